@@ -1,0 +1,102 @@
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils import timezone
+
+from accounts import keys
+from accounts.models import ApiKey, User
+
+
+class ApiKeyInline(admin.TabularInline):
+    model = ApiKey
+    extra = 0
+    can_delete = False
+    fields = ("name", "prefix", "created_at", "last_used_at", "revoked_at", "expires_at")
+    readonly_fields = fields
+    show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(User)
+class UserAdmin(BaseUserAdmin):
+    ordering = ("-date_joined",)
+    list_display = ("email", "is_active", "is_staff", "suspended_at", "closed_at", "date_joined")
+    list_filter = ("is_active", "is_staff", "is_superuser")
+    search_fields = ("email", "api_keys__prefix")
+    readonly_fields = ("date_joined", "last_login", "closed_at")
+    fieldsets = (
+        (None, {"fields": ("email", "password")}),
+        ("Status", {"fields": ("is_active", "suspended_at", "suspension_reason", "closed_at")}),
+        ("Permissions", {"fields": ("is_staff", "is_superuser", "groups", "user_permissions")}),
+        ("Dates", {"fields": ("last_login", "date_joined")}),
+    )
+    add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
+    inlines = [ApiKeyInline]
+    actions = ["suspend", "lift_suspension"]
+
+    @admin.action(description="Suspend selected accounts (API calls get 403 at once)")
+    def suspend(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        count = queryset.filter(suspended_at__isnull=True).update(
+            suspended_at=timezone.now(), suspension_reason=f"Suspended by {request.user}"
+        )
+        for user in queryset:
+            keys.forget_cached_for(user)
+        self.message_user(request, f"{count} account(s) suspended.", messages.SUCCESS)
+
+    @admin.action(description="Lift suspension of selected accounts")
+    def lift_suspension(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        count = queryset.exclude(suspended_at__isnull=True).update(
+            suspended_at=None, suspension_reason=""
+        )
+        for user in queryset:
+            keys.forget_cached_for(user)
+        self.message_user(request, f"{count} suspension(s) lifted.", messages.SUCCESS)
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    list_display = ("prefix", "name", "owner", "created_at", "last_used_at", "revoked_at")
+    list_filter = ("revoked_at",)
+    search_fields = ("prefix", "name", "owner__email")
+    raw_id_fields = ("owner",)
+    # The hash is never shown; nothing here can reveal or set a secret.
+    fields = (
+        "owner",
+        "name",
+        "prefix",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+        "expires_at",
+        "allowed_models",
+        "spend_cap_micros",
+        "spent_micros",
+        "rpm_limit",
+    )
+    readonly_fields = (
+        "owner",
+        "prefix",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+        "spent_micros",
+    )
+    actions = ["revoke"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # keys are created by their owner, who alone sees the secret
+
+    def save_model(self, request: HttpRequest, obj: ApiKey, form: object, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        keys.forget_cached(obj)
+
+    @admin.action(description="Revoke selected keys")
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
+        for key in queryset:
+            keys.revoke(key)
+        self.message_user(request, "Keys revoked.", messages.SUCCESS)

@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal, InvalidOperation
+
+from django import forms
+from django.utils import timezone
+
+MICROS_PER_CREDIT = 1_000_000
+
+
+class ApiKeyCreateForm(forms.Form):
+    name = forms.CharField(max_length=100, initial="My key")
+    expires_in_days = forms.IntegerField(
+        required=False, min_value=1, max_value=3650, help_text="Leave empty for no expiry."
+    )
+    allowed_models = forms.CharField(
+        required=False,
+        max_length=2000,
+        help_text="Comma-separated model ids; empty allows every model.",
+    )
+    spend_cap_credits = forms.CharField(
+        required=False, max_length=30, help_text="Credits this key may spend; empty for no cap."
+    )
+    rpm_limit = forms.IntegerField(
+        required=False, min_value=1, max_value=100_000, label="Requests per minute"
+    )
+
+    def clean_allowed_models(self) -> list[str]:
+        raw = self.cleaned_data.get("allowed_models") or ""
+        slugs = sorted({s.strip() for s in raw.split(",") if s.strip()})
+        for slug in slugs:
+            if len(slug) > 100 or not all(c.isalnum() or c in "-._:/" for c in slug):
+                raise forms.ValidationError(f"{slug[:40]!r} is not a model id.")
+        return slugs
+
+    def clean_spend_cap_credits(self) -> int | None:
+        raw = (self.cleaned_data.get("spend_cap_credits") or "").strip().replace(",", "")
+        if not raw:
+            return None
+        try:
+            credits = Decimal(raw)
+        except InvalidOperation:
+            raise forms.ValidationError("Enter a number of credits, like 500 or 12.5.") from None
+        if not credits.is_finite() or credits <= 0 or credits > Decimal(10**12):
+            raise forms.ValidationError("Enter a positive number of credits.")
+        micros = credits * MICROS_PER_CREDIT
+        if micros != micros.to_integral_value():
+            raise forms.ValidationError("Use at most six decimal places.")
+        return int(micros)
+
+    def key_options(self) -> dict[str, object]:
+        data = self.cleaned_data
+        days = data.get("expires_in_days")
+        return {
+            "name": data["name"],
+            "expires_at": timezone.now() + timedelta(days=days) if days else None,
+            "allowed_models": data["allowed_models"],
+            "spend_cap_micros": data["spend_cap_credits"],
+            "rpm_limit": data.get("rpm_limit"),
+        }
+
+
+class CloseAccountForm(forms.Form):
+    password = forms.CharField(widget=forms.PasswordInput, strip=False)
+    confirm = forms.BooleanField(label="I understand that closing the account cannot be undone.")
+
+    def __init__(self, *args: object, user: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
+
+    def clean_password(self) -> str:
+        password = self.cleaned_data["password"]
+        if not self.user.check_password(password):
+            raise forms.ValidationError("That password is not correct.")
+        return password

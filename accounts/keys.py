@@ -1,0 +1,227 @@
+"""API keys: creation, rotation, revocation and authentication.
+
+The raw secret exists only in the return value of `create` / `rotate`; the database keeps its
+SHA-256 and a short prefix. Lookups are cached for settings.API_KEY_CACHE_S seconds; revoking
+deletes the cache entry, so with a shared cache (Redis) revocation is immediate everywhere, and
+with the in-process cache other processes see it within that window.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import ApiKey, User
+
+KEY_PREFIX = "sk-reapi-"
+DISPLAY_LENGTH = len(KEY_PREFIX) + 6
+TOUCH_INTERVAL_S = 60
+
+
+class KeyAuthError(Exception):
+    """Base for key authentication failures; the message is safe to show the client."""
+
+    code = "invalid_api_key"
+
+
+class InvalidKey(KeyAuthError):
+    pass
+
+
+class KeyRevoked(KeyAuthError):
+    code = "api_key_revoked"
+
+
+class KeyExpired(KeyAuthError):
+    code = "api_key_expired"
+
+
+class AccountSuspended(KeyAuthError):
+    code = "account_suspended"
+
+
+@dataclass(frozen=True)
+class AuthenticatedKey:
+    """What the request path needs to know about a key, cheap to cache."""
+
+    id: int
+    owner_id: int
+    prefix: str
+    allowed_models: tuple[str, ...]
+    spend_cap_micros: int | None
+    rpm_limit: int | None
+    expires_at: datetime | None
+
+    def allows_model(self, slug: str) -> bool:
+        return not self.allowed_models or slug in self.allowed_models
+
+
+def hash_secret(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def _new_secret() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def _cache_key(hashed: str) -> str:
+    return f"apikey:{hashed}"
+
+
+def create(
+    owner: User,
+    *,
+    name: str,
+    expires_at: datetime | None = None,
+    allowed_models: list[str] | None = None,
+    spend_cap_micros: int | None = None,
+    rpm_limit: int | None = None,
+) -> tuple[ApiKey, str]:
+    """Create a key for `owner` and return it with its raw secret (shown once, never stored)."""
+    raw = _new_secret()
+    key = ApiKey.objects.create(
+        owner=owner,
+        name=name,
+        prefix=raw[:DISPLAY_LENGTH],
+        hashed_secret=hash_secret(raw),
+        expires_at=expires_at,
+        allowed_models=list(allowed_models or []),
+        spend_cap_micros=spend_cap_micros,
+        rpm_limit=rpm_limit,
+    )
+    return key, raw
+
+
+def revoke(key: ApiKey) -> None:
+    """Revoke `key` (idempotent) and drop its cached lookup."""
+    ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    key.refresh_from_db(fields=["revoked_at"])
+    cache.delete(_cache_key(key.hashed_secret))
+
+
+def rotate(key: ApiKey) -> tuple[ApiKey, str]:
+    """Issue a new secret with the same settings and revoke the old one, atomically."""
+    with transaction.atomic():
+        locked = ApiKey.objects.select_for_update().get(pk=key.pk)
+        if locked.revoked_at is not None:
+            raise KeyRevoked("This key is already revoked.")
+        new_key, raw = create(
+            locked.owner,
+            name=locked.name,
+            expires_at=locked.expires_at,
+            allowed_models=locked.allowed_models,
+            spend_cap_micros=locked.spend_cap_micros,
+            rpm_limit=locked.rpm_limit,
+        )
+        revoke(locked)
+    return new_key, raw
+
+
+def forget_cached(key: ApiKey) -> None:
+    """Drop a key's cached lookup after its settings changed."""
+    cache.delete(_cache_key(key.hashed_secret))
+
+
+def forget_cached_for(owner: User) -> None:
+    """Drop the cached lookups of every key of `owner` (after a suspension, say)."""
+    hashes = ApiKey.objects.filter(owner=owner).values_list("hashed_secret", flat=True)
+    cache.delete_many([_cache_key(h) for h in hashes])
+
+
+def revoke_all_for(owner: User) -> int:
+    hashes = list(
+        ApiKey.objects.filter(owner=owner, revoked_at__isnull=True).values_list(
+            "hashed_secret", flat=True
+        )
+    )
+    count = ApiKey.objects.filter(owner=owner, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
+    cache.delete_many([_cache_key(h) for h in hashes])
+    return count
+
+
+def _load(hashed: str) -> AuthenticatedKey | str:
+    """Read the key from the database: an AuthenticatedKey, or the failure code to cache."""
+    row = (
+        ApiKey.objects.filter(hashed_secret=hashed)
+        .select_related("owner")
+        .only(
+            "id",
+            "prefix",
+            "revoked_at",
+            "expires_at",
+            "allowed_models",
+            "spend_cap_micros",
+            "rpm_limit",
+            "owner__id",
+            "owner__is_active",
+            "owner__suspended_at",
+            "owner__closed_at",
+        )
+        .first()
+    )
+    if row is None:
+        return InvalidKey.code
+    if row.revoked_at is not None:
+        return KeyRevoked.code
+    owner = row.owner
+    if not owner.is_active or owner.closed_at is not None:
+        return KeyRevoked.code
+    if owner.suspended_at is not None:
+        return AccountSuspended.code
+    return AuthenticatedKey(
+        id=row.id,
+        owner_id=owner.id,
+        prefix=row.prefix,
+        allowed_models=tuple(row.allowed_models or ()),
+        spend_cap_micros=row.spend_cap_micros,
+        rpm_limit=row.rpm_limit,
+        expires_at=row.expires_at,
+    )
+
+
+_FAILURES: dict[str, tuple[type[KeyAuthError], str]] = {
+    InvalidKey.code: (InvalidKey, "Incorrect API key provided."),
+    KeyRevoked.code: (KeyRevoked, "This API key has been revoked."),
+    KeyExpired.code: (KeyExpired, "This API key has expired."),
+    AccountSuspended.code: (AccountSuspended, "This account is suspended. Contact support."),
+}
+
+
+def authenticate(raw: str | None) -> AuthenticatedKey:
+    """Return the key for a raw secret, or raise a KeyAuthError subclass saying why not."""
+    if not raw or not raw.startswith(KEY_PREFIX) or len(raw) > 200:
+        raise InvalidKey(_FAILURES[InvalidKey.code][1])
+    hashed = hash_secret(raw)
+    found = cache.get(_cache_key(hashed))
+    if found is None:
+        found = _load(hashed)
+        cache.set(_cache_key(hashed), found, settings.API_KEY_CACHE_S)
+    if isinstance(found, str):
+        exc, message = _FAILURES[found]
+        raise exc(message)
+    if found.expires_at is not None and found.expires_at <= timezone.now():
+        raise KeyExpired(_FAILURES[KeyExpired.code][1])
+    touch(found.id)
+    return found
+
+
+_last_touch: dict[int, float] = {}
+
+
+def touch(key_id: int) -> None:
+    """Record that a key was used, writing at most once per TOUCH_INTERVAL_S per process."""
+    now = time.monotonic()
+    if now - _last_touch.get(key_id, -TOUCH_INTERVAL_S * 2) < TOUCH_INTERVAL_S:
+        return
+    _last_touch[key_id] = now
+    ApiKey.objects.filter(pk=key_id).update(last_used_at=timezone.now())

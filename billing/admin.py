@@ -1,0 +1,133 @@
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from billing import ledger
+from billing.forms import AdjustmentForm
+from billing.models import CreditAccount, Hold, LedgerEntry
+from billing.templatetags.credits import credits
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Ledger rows are history: nobody edits or deletes them, staff included."""
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(LedgerEntry)
+class LedgerEntryAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "account", "kind", "amount", "balance_after", "reference")
+    list_filter = ("kind",)
+    search_fields = ("account__user__email", "reference", "idempotency_key")
+    date_hierarchy = "created_at"
+    list_select_related = ("account__user",)
+
+    @admin.display(description="Amount (credits)")
+    def amount(self, obj: LedgerEntry) -> str:
+        return credits(obj.amount_micros, signed=True)
+
+    @admin.display(description="Balance after")
+    def balance_after(self, obj: LedgerEntry) -> str:
+        return credits(obj.balance_after_micros)
+
+
+@admin.register(Hold)
+class HoldAdmin(ReadOnlyAdmin):
+    list_display = ("request_id", "account", "model_slug", "amount", "state", "expires_at")
+    list_filter = ("state",)
+    search_fields = ("request_id", "account__user__email")
+    list_select_related = ("account__user",)
+
+    @admin.display(description="Held (credits)")
+    def amount(self, obj: Hold) -> str:
+        return credits(obj.amount_micros)
+
+
+class EntryInline(admin.TabularInline):
+    model = LedgerEntry
+    fk_name = "account"
+    extra = 0
+    max_num = 0
+    can_delete = False
+    ordering = ("-id",)
+    fields = ("created_at", "kind", "amount_micros", "balance_after_micros", "reference", "memo")
+    readonly_fields = fields
+
+    def get_queryset(self, request: HttpRequest):  # the last 50 only
+        qs = super().get_queryset(request)
+        ids = list(qs.order_by("-id").values_list("id", flat=True)[:50])
+        return qs.filter(id__in=ids)
+
+
+@admin.register(CreditAccount)
+class CreditAccountAdmin(admin.ModelAdmin):
+    list_display = ("user", "balance", "updated_at")
+    search_fields = ("user__email",)
+    readonly_fields = ("user", "balance", "adjust_link", "updated_at")
+    fields = readonly_fields
+    inlines = [EntryInline]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    @admin.display(description="Balance (credits)")
+    def balance(self, obj: CreditAccount) -> str:
+        return credits(obj.balance_micros)
+
+    @admin.display(description="Adjust")
+    def adjust_link(self, obj: CreditAccount) -> str:
+        url = reverse("admin:billing_creditaccount_adjust", args=[obj.pk])
+        return format_html('<a class="button" href="{}">Adjust balance…</a>', url)
+
+    def get_urls(self):
+        extra = [
+            path(
+                "<int:account_id>/adjust/",
+                self.admin_site.admin_view(self.adjust_view),
+                name="billing_creditaccount_adjust",
+            )
+        ]
+        return extra + super().get_urls()
+
+    def adjust_view(self, request: HttpRequest, account_id: int) -> HttpResponse:
+        if not request.user.has_perm("billing.add_ledgerentry"):
+            return HttpResponse("You may not adjust balances.", status=403)
+        account = get_object_or_404(CreditAccount, pk=account_id)
+        form = AdjustmentForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                ledger.adjust(
+                    account,
+                    amount_micros=form.cleaned_data["amount_credits"],
+                    reason=form.cleaned_data["reason"],
+                    idempotency_key=form.cleaned_data["idempotency_key"],
+                    staff=request.user,
+                )
+            except ledger.LedgerError as exc:
+                form.add_error("amount_credits", str(exc))
+            else:
+                self.message_user(request, "Balance adjusted.", messages.SUCCESS)
+                return redirect("admin:billing_creditaccount_change", account.pk)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Adjust the balance of {account.user}",
+            "account": account,
+            "form": form,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/billing/adjust.html", context)

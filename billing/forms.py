@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal, InvalidOperation
+
+from django import forms
+
+MICROS_PER_CREDIT = 1_000_000
+
+
+def credits_to_micros(raw: str) -> int:
+    """Parse a credit amount typed by a person ("-12.5", "1,000") into exact micro-credits."""
+    text = raw.strip().replace(",", "").replace("_", "")
+    try:
+        credits = Decimal(text)
+    except InvalidOperation:
+        raise forms.ValidationError("Enter a number of credits, like 500 or -12.5.") from None
+    if not credits.is_finite():
+        raise forms.ValidationError("Enter a finite number.")
+    micros = credits * MICROS_PER_CREDIT
+    if micros != micros.to_integral_value():
+        raise forms.ValidationError("Use at most six decimal places.")
+    return int(micros)
+
+
+class AdjustmentForm(forms.Form):
+    amount_credits = forms.CharField(
+        label="Amount (credits)",
+        max_length=30,
+        help_text="Positive adds credits, negative removes them. $1 = 1,000 credits.",
+    )
+    reason = forms.CharField(max_length=300, widget=forms.Textarea(attrs={"rows": 2}))
+    # Rendered with the form, so a double submit applies the adjustment once.
+    idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=100)
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        kwargs.setdefault("initial", {"idempotency_key": f"adjust:{uuid.uuid4()}"})
+        super().__init__(*args, **kwargs)
+
+    def clean_amount_credits(self) -> int:
+        micros = credits_to_micros(self.cleaned_data["amount_credits"])
+        if micros == 0:
+            raise forms.ValidationError("An adjustment cannot be zero.")
+        if abs(micros) > 10**18:
+            raise forms.ValidationError("That amount is too large.")
+        return micros
+
+    def clean_idempotency_key(self) -> str:
+        value = self.cleaned_data["idempotency_key"]
+        if not value.startswith("adjust:"):
+            raise forms.ValidationError("Reload the form and try again.")
+        return value

@@ -1,0 +1,327 @@
+"""The only code that moves credits.
+
+Every change is one ledger entry with a unique idempotency key, written in the same
+transaction as the balance change, so the balance always equals the sum of the entries.
+Calling any function again with the same key changes nothing and returns the first result.
+Debits are one conditional UPDATE (`balance >= amount`), so concurrent requests can never
+overdraw an account, on PostgreSQL or SQLite alike.
+
+Keys used here: reserve → "hold:<request_id>", settle → "settle:<request_id>",
+release → "release:<request_id>"; grants and adjustments take the caller's key (for example
+the Stripe object id), which must be unique across the whole ledger.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q, Sum
+from django.utils import timezone
+
+from accounts.models import ApiKey, User
+from billing.models import CreditAccount, Hold, LedgerEntry
+
+Kind = LedgerEntry.Kind
+CREDIT_KINDS = {Kind.GRANT, Kind.PURCHASE, Kind.SUBSCRIPTION, Kind.REFUND}
+
+
+class LedgerError(Exception):
+    """Base of ledger refusals; messages are safe to show a customer."""
+
+
+class InsufficientCredits(LedgerError):
+    def __init__(self, account_id: int, *, needed_micros: int) -> None:
+        super().__init__("Insufficient credits for this request.")
+        self.account_id = account_id
+        self.needed_micros = needed_micros
+
+
+class SpendCapReached(LedgerError):
+    def __init__(self, key_id: int) -> None:
+        super().__init__("This API key has reached its spend cap.")
+        self.key_id = key_id
+
+
+class HoldNotOpen(LedgerError):
+    pass
+
+
+class ChargeExceedsHold(LedgerError):
+    pass
+
+
+class IdempotencyConflict(LedgerError):
+    """The key was already used for a different change."""
+
+
+def account_for(user: User) -> CreditAccount:
+    account, _ = CreditAccount.objects.get_or_create(user=user)
+    return account
+
+
+def _existing(idempotency_key: str) -> LedgerEntry | None:
+    return LedgerEntry.objects.filter(idempotency_key=idempotency_key).first()
+
+
+def _check_replay(
+    entry: LedgerEntry, *, account_id: int, amount_micros: int, kind: str
+) -> LedgerEntry:
+    if (entry.account_id, entry.amount_micros, entry.kind) != (account_id, amount_micros, kind):
+        raise IdempotencyConflict(f"Idempotency key {entry.idempotency_key!r} was already used.")
+    return entry
+
+
+def _post(
+    account_id: int,
+    *,
+    amount_micros: int,
+    kind: str,
+    idempotency_key: str,
+    reference: str = "",
+    memo: str = "",
+    hold: Hold | None = None,
+    created_by: User | None = None,
+) -> LedgerEntry:
+    """Apply a signed amount and write its entry. Caller holds a transaction."""
+    accounts = CreditAccount.objects.filter(pk=account_id)
+    if amount_micros < 0:
+        accounts = accounts.filter(balance_micros__gte=-amount_micros)
+    if accounts.update(balance_micros=F("balance_micros") + amount_micros) != 1:
+        raise InsufficientCredits(account_id, needed_micros=-amount_micros)
+    # We hold the row lock from the UPDATE, so this read is exactly our result.
+    balance = CreditAccount.objects.values_list("balance_micros", flat=True).get(pk=account_id)
+    return LedgerEntry.objects.create(
+        account_id=account_id,
+        kind=kind,
+        amount_micros=amount_micros,
+        balance_after_micros=balance,
+        idempotency_key=idempotency_key,
+        reference=reference[:200],
+        memo=memo[:300],
+        hold=hold,
+        created_by=created_by,
+    )
+
+
+def _post_once(account_id: int, *, amount_micros: int, kind: str, idempotency_key: str, **kw):
+    """`_post`, or the earlier entry when this key was already used for the same change."""
+    earlier = _existing(idempotency_key)
+    if earlier is not None:
+        return _check_replay(earlier, account_id=account_id, amount_micros=amount_micros, kind=kind)
+    try:
+        with transaction.atomic():
+            return _post(
+                account_id,
+                amount_micros=amount_micros,
+                kind=kind,
+                idempotency_key=idempotency_key,
+                **kw,
+            )
+    except IntegrityError:
+        # A concurrent call with the same key won the race; answer with its entry.
+        earlier = _existing(idempotency_key)
+        if earlier is None:
+            raise
+        return _check_replay(earlier, account_id=account_id, amount_micros=amount_micros, kind=kind)
+
+
+def grant(
+    account: CreditAccount,
+    *,
+    amount_micros: int,
+    idempotency_key: str,
+    kind: str = Kind.GRANT,
+    reference: str = "",
+    memo: str = "",
+) -> LedgerEntry:
+    """Add credits (a grant, purchase, subscription period or refund), exactly once per key."""
+    if kind not in CREDIT_KINDS:
+        raise ValueError(f"grant() cannot write a {kind!r} entry")
+    if type(amount_micros) is not int or amount_micros <= 0:
+        raise ValueError("amount_micros must be a positive integer")
+    return _post_once(
+        account.pk,
+        amount_micros=amount_micros,
+        kind=kind,
+        idempotency_key=idempotency_key,
+        reference=reference,
+        memo=memo,
+    )
+
+
+def adjust(
+    account: CreditAccount,
+    *,
+    amount_micros: int,
+    reason: str,
+    idempotency_key: str,
+    staff: User | None,
+) -> LedgerEntry:
+    """A staff correction, either sign, with a required reason. Never below zero."""
+    if type(amount_micros) is not int or amount_micros == 0:
+        raise ValueError("amount_micros must be a non-zero integer")
+    if not reason.strip():
+        raise ValueError("An adjustment needs a reason")
+    return _post_once(
+        account.pk,
+        amount_micros=amount_micros,
+        kind=Kind.ADJUSTMENT,
+        idempotency_key=idempotency_key,
+        memo=reason.strip(),
+        created_by=staff,
+    )
+
+
+def debit(
+    account: CreditAccount,
+    *,
+    amount_micros: int,
+    idempotency_key: str,
+    kind: str = Kind.EXPIRY,
+    reference: str = "",
+    memo: str = "",
+) -> LedgerEntry:
+    """Take credits away outside of a request (expiry of lapsed credits, a Stripe refund)."""
+    if kind not in {Kind.EXPIRY, Kind.ADJUSTMENT}:
+        raise ValueError(f"debit() cannot write a {kind!r} entry")
+    if type(amount_micros) is not int or amount_micros <= 0:
+        raise ValueError("amount_micros must be a positive integer")
+    return _post_once(
+        account.pk,
+        amount_micros=-amount_micros,
+        kind=kind,
+        idempotency_key=idempotency_key,
+        reference=reference,
+        memo=memo,
+    )
+
+
+def reserve(
+    account: CreditAccount,
+    *,
+    amount_micros: int,
+    request_id: str,
+    api_key_id: int | None = None,
+    model_slug: str = "",
+    ttl_s: int | None = None,
+) -> Hold:
+    """Set aside `amount_micros` for one request, or raise InsufficientCredits/SpendCapReached.
+
+    One conditional debit of the balance (and of the key's spend cap, if any) and a hold row,
+    in one transaction. Calling it again with the same request id returns the same hold.
+    """
+    if type(amount_micros) is not int or amount_micros <= 0:
+        raise ValueError("amount_micros must be a positive integer")
+    earlier = Hold.objects.filter(request_id=request_id).first()
+    if earlier is not None:
+        return earlier
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            hold = Hold.objects.create(
+                account_id=account.pk,
+                request_id=request_id,
+                amount_micros=amount_micros,
+                api_key_id=api_key_id,
+                model_slug=model_slug,
+                created_at=now,
+                expires_at=now + timedelta(seconds=ttl_s or settings.HOLD_TTL_S),
+            )
+            _post(
+                account.pk,
+                amount_micros=-amount_micros,
+                kind=Kind.HOLD,
+                idempotency_key=f"hold:{request_id}",
+                reference=request_id,
+                memo=model_slug,
+                hold=hold,
+            )
+            if api_key_id is not None:
+                under_cap = Q(spend_cap_micros__isnull=True) | Q(
+                    spent_micros__lte=F("spend_cap_micros") - amount_micros
+                )
+                moved = (
+                    ApiKey.objects.filter(pk=api_key_id)
+                    .filter(under_cap)
+                    .update(spent_micros=F("spent_micros") + amount_micros)
+                )
+                if moved != 1:
+                    raise SpendCapReached(api_key_id)
+            return hold
+    except IntegrityError:
+        earlier = Hold.objects.filter(request_id=request_id).first()
+        if earlier is None:
+            raise
+        return earlier
+
+
+def _return_to_key(hold: Hold, amount_micros: int) -> None:
+    if hold.api_key_id is not None and amount_micros > 0:
+        ApiKey.objects.filter(pk=hold.api_key_id).update(
+            spent_micros=F("spent_micros") - amount_micros
+        )
+
+
+def settle(hold: Hold, *, charged_micros: int) -> Hold:
+    """Charge `charged_micros` (at most the hold) and return the rest of the hold.
+
+    Settling twice with the same amount is a no-op; a different amount, or settling a
+    released hold, raises HoldNotOpen. Charging more than the hold raises ChargeExceedsHold.
+    """
+    if type(charged_micros) is not int or charged_micros < 0:
+        raise ValueError("charged_micros must be a non-negative integer")
+    if charged_micros > hold.amount_micros:
+        raise ChargeExceedsHold(
+            f"Cannot charge {charged_micros} micro-credits against a hold of {hold.amount_micros}."
+        )
+    with transaction.atomic():
+        claimed = Hold.objects.filter(pk=hold.pk, state=Hold.State.OPEN).update(
+            state=Hold.State.SETTLED, charged_micros=charged_micros, closed_at=timezone.now()
+        )
+        if claimed != 1:
+            current = Hold.objects.get(pk=hold.pk)
+            if current.state == Hold.State.SETTLED and current.charged_micros == charged_micros:
+                return current
+            raise HoldNotOpen(f"Hold {hold.request_id} is already {current.state}.")
+        returned = hold.amount_micros - charged_micros
+        _post(
+            hold.account_id,
+            amount_micros=returned,
+            kind=Kind.SETTLE,
+            idempotency_key=f"settle:{hold.request_id}",
+            reference=hold.request_id,
+            memo=f"charged {charged_micros}",
+            hold=hold,
+        )
+        _return_to_key(hold, returned)
+    return Hold.objects.get(pk=hold.pk)
+
+
+def release(hold: Hold) -> Hold:
+    """Return the whole hold (the request failed). Idempotent; a settled hold stays settled."""
+    with transaction.atomic():
+        claimed = Hold.objects.filter(pk=hold.pk, state=Hold.State.OPEN).update(
+            state=Hold.State.RELEASED, closed_at=timezone.now()
+        )
+        if claimed != 1:
+            current = Hold.objects.get(pk=hold.pk)
+            if current.state == Hold.State.RELEASED:
+                return current
+            raise HoldNotOpen(f"Hold {hold.request_id} is already {current.state}.")
+        _post(
+            hold.account_id,
+            amount_micros=hold.amount_micros,
+            kind=Kind.RELEASE,
+            idempotency_key=f"release:{hold.request_id}",
+            reference=hold.request_id,
+            hold=hold,
+        )
+        _return_to_key(hold, hold.amount_micros)
+    return Hold.objects.get(pk=hold.pk)
+
+
+def entries_total(account: CreditAccount) -> int:
+    """The sum of the account's entries; equals its balance unless something is badly wrong."""
+    return account.entries.aggregate(total=Sum("amount_micros"))["total"] or 0

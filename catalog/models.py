@@ -1,0 +1,152 @@
+"""The catalog: providers, public models, routes between them, and versioned prices.
+
+Prices are integers in micro-credits ($1 = 1,000 credits = 1,000,000,000 micro-credits).
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import timezone
+
+MICROS_PER_CREDIT = 1_000_000
+
+
+class Provider(models.Model):
+    class Kind(models.TextChoices):
+        SIMULATOR = "simulator", "Bundled simulator (OpenAI-compatible)"
+        OPENAI = "openai", "OpenAI-compatible"
+        ANTHROPIC = "anthropic", "Anthropic"
+        GEMINI = "gemini", "Google Gemini"
+        ARK = "ark", "ByteDance Ark"
+
+    slug = models.SlugField(unique=True)
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    base_url = models.URLField(max_length=300)
+    # The provider's secret. Admin never renders it back; see catalog/admin.py.
+    api_key = models.CharField(max_length=500, blank=True)
+    enabled = models.BooleanField(default=True)
+    connect_timeout_ms = models.PositiveIntegerField(default=1000)
+    first_byte_timeout_ms = models.PositiveIntegerField(default=30_000)
+    notes = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def has_api_key(self) -> bool:
+        return bool(self.api_key)
+
+
+class Model(models.Model):
+    class Kind(models.TextChoices):
+        CHAT = "chat", "Chat"
+        IMAGE = "image", "Image"
+        VIDEO = "video", "Video"
+        EMBEDDING = "embedding", "Embedding"
+        TOOL = "tool", "Tool"
+
+    slug = models.SlugField(max_length=100, unique=True, help_text="The public model id.")
+    display_name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=20, choices=Kind.choices, db_index=True)
+    owned_by = models.CharField(max_length=50, blank=True, help_text="Shown in /v1/models.")
+    description = models.TextField(blank=True)
+    context_window = models.PositiveIntegerField(null=True, blank=True)
+    max_output_tokens = models.PositiveIntegerField(null=True, blank=True)
+    max_video_seconds = models.PositiveIntegerField(null=True, blank=True)
+    max_images = models.PositiveIntegerField(null=True, blank=True)
+    enabled = models.BooleanField(default=True, db_index=True)
+    sort_order = models.IntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["kind", "sort_order", "slug"]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+
+class Route(models.Model):
+    """One way to serve a model: through a provider, under the provider's model name."""
+
+    model = models.ForeignKey(Model, on_delete=models.CASCADE, related_name="routes")
+    provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="routes")
+    upstream_model = models.CharField(max_length=200)
+    # Lower runs first; among equal priorities, weight shares the traffic.
+    priority = models.IntegerField(default=0)
+    weight = models.PositiveIntegerField(default=100)
+    enabled = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["model", "priority", "-weight", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["model", "provider", "upstream_model"], name="route_unique_per_provider"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model.slug} → {self.provider.slug}:{self.upstream_model}"
+
+
+class Price(models.Model):
+    """A price list for one model from `effective_from` on. Every amount is in micro-credits.
+
+    The price in force is the newest whose date has come; a future-dated row is an announced
+    change. Image prices map "WIDTHxHEIGHT:quality" (quality may be "*") to micro-credits per
+    image; video prices map a resolution such as "720p" to micro-credits per second.
+    """
+
+    model = models.ForeignKey(Model, on_delete=models.CASCADE, related_name="prices")
+    effective_from = models.DateTimeField(default=timezone.now)
+    input_micros_per_mtok = models.BigIntegerField(default=0)
+    cached_input_micros_per_mtok = models.BigIntegerField(default=0)
+    output_micros_per_mtok = models.BigIntegerField(default=0)
+    per_request_micros = models.BigIntegerField(default=0)
+    image_micros = models.JSONField(default=dict, blank=True)
+    video_micros_per_second = models.JSONField(default=dict, blank=True)
+    note = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["model", "-effective_from"]
+        get_latest_by = "effective_from"
+        constraints = [
+            models.UniqueConstraint(fields=["model", "effective_from"], name="price_unique_date"),
+            models.CheckConstraint(
+                condition=models.Q(input_micros_per_mtok__gte=0)
+                & models.Q(cached_input_micros_per_mtok__gte=0)
+                & models.Q(output_micros_per_mtok__gte=0)
+                & models.Q(per_request_micros__gte=0),
+                name="price_not_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model.slug} from {self.effective_from:%Y-%m-%d %H:%M}"
+
+    def clean(self) -> None:
+        for field in ("image_micros", "video_micros_per_second"):
+            table = getattr(self, field) or {}
+            if not isinstance(table, dict):
+                raise ValidationError({field: "Must be an object mapping a key to micro-credits."})
+            for key, value in table.items():
+                if not isinstance(key, str) or type(value) is not int or value < 0:
+                    raise ValidationError(
+                        {field: f"{key!r}: prices must be non-negative whole micro-credits."}
+                    )
+
+    def image_price(self, *, size: str, quality: str) -> int | None:
+        table = self.image_micros or {}
+        for key in (f"{size}:{quality}", f"{size}:*", f"*:{quality}", "*:*"):
+            if key in table:
+                return int(table[key])
+        return None
+
+    def video_price_per_second(self, *, resolution: str) -> int | None:
+        table = self.video_micros_per_second or {}
+        value = table.get(resolution, table.get("*"))
+        return None if value is None else int(value)

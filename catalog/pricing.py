@@ -1,0 +1,41 @@
+"""Price arithmetic in integer micro-credits.
+
+Rounding happens once per charge: the actual cost is rounded down (in the customer's favour),
+the worst-case hold is rounded up (so a hold always covers the charge it precedes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from catalog.models import Price
+
+TOKENS_PER_MTOK = 1_000_000
+
+
+@dataclass(frozen=True)
+class TokenUsage:
+    input_tokens: int
+    output_tokens: int
+    cached_input_tokens: int = 0  # a subset of input_tokens
+
+
+def token_cost_micros(price: Price, usage: TokenUsage) -> int:
+    """What a request with this usage costs, rounded down to whole micro-credits."""
+    cached = min(max(usage.cached_input_tokens, 0), max(usage.input_tokens, 0))
+    fresh = max(usage.input_tokens, 0) - cached
+    numerator = (
+        fresh * price.input_micros_per_mtok
+        + cached * price.cached_input_micros_per_mtok
+        + max(usage.output_tokens, 0) * price.output_micros_per_mtok
+    )
+    return price.per_request_micros + numerator // TOKENS_PER_MTOK
+
+
+def token_hold_micros(price: Price, *, input_tokens: int, max_output_tokens: int) -> int:
+    """The worst case for a request: every input token uncached, every output token used."""
+    numerator = (
+        input_tokens * price.input_micros_per_mtok
+        + max_output_tokens * price.output_micros_per_mtok
+    )
+    return price.per_request_micros + -(-numerator // TOKENS_PER_MTOK)

@@ -1,0 +1,148 @@
+"""Reads of the catalog shaped for the request path and the pages.
+
+The request path resolves a model slug on every call, so the enabled catalog is kept as an
+in-process snapshot, rebuilt when staff save anything (signals bump a version number in the
+shared cache, so every process notices within CATALOG_CHECK_S seconds).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.core.cache import cache
+from django.utils import timezone
+
+from catalog.models import Model, Price, Provider, Route
+
+VERSION_KEY = "catalog:version"
+CATALOG_CHECK_S = 2.0
+
+
+@dataclass(frozen=True)
+class RouteInfo:
+    id: int
+    provider_slug: str
+    provider_kind: str
+    base_url: str
+    api_key: str
+    upstream_model: str
+    priority: int
+    weight: int
+    connect_timeout_ms: int
+    first_byte_timeout_ms: int
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    id: int
+    slug: str
+    display_name: str
+    kind: str
+    owned_by: str
+    created: int
+    context_window: int | None
+    max_output_tokens: int | None
+    routes: tuple[RouteInfo, ...]
+    # Every price row, newest first; the one in force is picked at request time.
+    prices: tuple[Price, ...]
+
+    def price_at(self, at: datetime) -> Price | None:
+        for price in self.prices:
+            if price.effective_from <= at:
+                return price
+        return None
+
+
+class _Snapshot:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.models: dict[str, ModelInfo] = {}
+        self.version: object = None
+        self.checked_at = 0.0
+
+
+_snapshot = _Snapshot()
+
+
+def invalidate() -> None:
+    """Tell every process that the catalog changed."""
+    try:
+        cache.incr(VERSION_KEY)
+    except ValueError:
+        cache.set(VERSION_KEY, 1, None)
+    _snapshot.checked_at = 0.0
+    _snapshot.version = None
+
+
+def _build() -> dict[str, ModelInfo]:
+    models = Model.objects.filter(enabled=True).prefetch_related("prices")
+    routes: dict[int, list[RouteInfo]] = {}
+    for route in (
+        Route.objects.filter(enabled=True, provider__enabled=True, model__enabled=True)
+        .select_related("provider")
+        .order_by("priority", "-weight", "id")
+    ):
+        routes.setdefault(route.model_id, []).append(
+            RouteInfo(
+                id=route.id,
+                provider_slug=route.provider.slug,
+                provider_kind=route.provider.kind,
+                base_url=route.provider.base_url.rstrip("/"),
+                api_key=route.provider.api_key,
+                upstream_model=route.upstream_model,
+                priority=route.priority,
+                weight=route.weight,
+                connect_timeout_ms=route.provider.connect_timeout_ms,
+                first_byte_timeout_ms=route.provider.first_byte_timeout_ms,
+            )
+        )
+    return {
+        m.slug: ModelInfo(
+            id=m.id,
+            slug=m.slug,
+            display_name=m.display_name,
+            kind=m.kind,
+            owned_by=m.owned_by,
+            created=int(m.created_at.timestamp()),
+            context_window=m.context_window,
+            max_output_tokens=m.max_output_tokens,
+            routes=tuple(routes.get(m.id, ())),
+            prices=tuple(sorted(m.prices.all(), key=lambda p: p.effective_from, reverse=True)),
+        )
+        for m in models
+    }
+
+
+def enabled_models() -> dict[str, ModelInfo]:
+    """The enabled catalog by slug, from the in-process snapshot."""
+    now = time.monotonic()
+    if now - _snapshot.checked_at < CATALOG_CHECK_S and _snapshot.version is not None:
+        return _snapshot.models
+    with _snapshot.lock:
+        version = cache.get(VERSION_KEY, 0)
+        if version != _snapshot.version or _snapshot.version is None:
+            _snapshot.models = _build()
+            _snapshot.version = version
+        _snapshot.checked_at = now
+        return _snapshot.models
+
+
+def get_model(slug: str) -> ModelInfo | None:
+    return enabled_models().get(slug)
+
+
+def price_in_force(model: Model, *, at: datetime | None = None) -> Price | None:
+    return model.prices.filter(effective_from__lte=at or timezone.now()).first()
+
+
+def upcoming_prices(model: Model, *, at: datetime | None = None) -> list[Price]:
+    return list(
+        model.prices.filter(effective_from__gt=at or timezone.now()).order_by("effective_from")
+    )
+
+
+def providers_by_slug() -> dict[str, Provider]:
+    return {p.slug: p for p in Provider.objects.all()}

@@ -1,0 +1,15 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from reapi import views
+
+admin.site.site_header = "reAPI staff"
+admin.site.site_title = "reAPI staff"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("admin/", admin.site.urls),
+    path("accounts/", include("allauth.urls")),
+    path("", include("accounts.urls")),
+    path("stripe/", include("djstripe.urls", namespace="djstripe")),
+]
