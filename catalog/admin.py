@@ -29,6 +29,7 @@ class ProviderForm(forms.ModelForm):
             "enabled",
             "connect_timeout_ms",
             "first_byte_timeout_ms",
+            "read_timeout_ms",
             "notes",
         )
 

@@ -28,7 +28,10 @@ class Provider(models.Model):
     api_key = models.CharField(max_length=500, blank=True)
     enabled = models.BooleanField(default=True)
     connect_timeout_ms = models.PositiveIntegerField(default=1000)
+    # Streams: how long to wait for the first event before failing over.
     first_byte_timeout_ms = models.PositiveIntegerField(default=30_000)
+    # Non-stream requests answer only when the whole generation is done, so they wait longer.
+    read_timeout_ms = models.PositiveIntegerField(default=600_000)
     notes = models.TextField(blank=True)
 
     class Meta:

@@ -33,6 +33,7 @@ class RouteInfo:
     weight: int
     connect_timeout_ms: int
     first_byte_timeout_ms: int
+    read_timeout_ms: int
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,7 @@ def _build() -> dict[str, ModelInfo]:
                 weight=route.weight,
                 connect_timeout_ms=route.provider.connect_timeout_ms,
                 first_byte_timeout_ms=route.provider.first_byte_timeout_ms,
+                read_timeout_ms=route.provider.read_timeout_ms,
             )
         )
     return {

@@ -214,6 +214,9 @@ DJSTRIPE_WEBHOOK_SECRET = env_str("DJSTRIPE_WEBHOOK_SECRET")
 DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
 DJSTRIPE_SUBSCRIBER_MODEL = AUTH_USER_MODEL
 
+# Request bodies above this get 413 (chat requests carry base64 images, hence the headroom).
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("MAX_BODY_MB", default=20) * 1024 * 1024
+
 # --- reAPI --------------------------------------------------------------------------------
 # Seconds an API-key lookup stays cached; a revocation takes effect within this window on
 # other processes (at once on the process that revoked, and at once everywhere with Redis).

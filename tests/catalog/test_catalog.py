@@ -122,7 +122,7 @@ def test_admin_never_renders_a_provider_secret_back(staff_client):
     data = {
         "slug": "p", "name": "P2", "kind": "openai", "base_url": "https://example.invalid/v1",
         "api_key": "", "enabled": "on", "connect_timeout_ms": 1000,
-        "first_byte_timeout_ms": 30000, "notes": "",
+        "first_byte_timeout_ms": 30000, "read_timeout_ms": 600000, "notes": "",
     }  # fmt: skip
     assert staff_client.post(url, data).status_code == 302
     provider.refresh_from_db()

@@ -1,0 +1,232 @@
+"""The synchronous part of the request path: authenticate, resolve, reserve; then settle
+and record. Each runs in one thread hop from the async views, so the event loop never
+waits on the database (DESIGN.md, the request path, steps 1–4 and 6–7)."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from django.db import close_old_connections, transaction
+from django.utils import timezone
+
+from accounts import keys
+from accounts.keys import AuthenticatedKey
+from billing import ledger
+from billing.models import CreditAccount, Hold
+from catalog import selectors
+from catalog.models import Price
+from catalog.pricing import TokenUsage, token_cost_micros, token_hold_micros
+from catalog.selectors import ModelInfo
+from gateway import tokens
+from gateway.errors import ApiError
+from gateway.models import UsageRecord
+from gateway.schemas import ChatRequest
+
+logger = logging.getLogger(__name__)
+
+
+def new_request_id() -> str:
+    return "req_" + uuid.uuid4().hex
+
+
+def authenticate(raw_key: str | None) -> AuthenticatedKey:
+    try:
+        return keys.authenticate(raw_key)
+    except keys.AccountSuspended as exc:
+        raise ApiError(403, str(exc), type="permission_denied", code=exc.code) from None
+    except keys.KeyAuthError as exc:
+        if not raw_key:
+            raise ApiError(
+                401,
+                "You didn't provide an API key. Send it as 'Authorization: Bearer <key>' "
+                "or 'x-api-key: <key>'.",
+                code="missing_api_key",
+            ) from None
+        raise ApiError(401, str(exc), code=exc.code) from None
+
+
+def resolve_model(key: AuthenticatedKey, slug: str, *, kind: str) -> ModelInfo:
+    model = selectors.get_model(slug)
+    if model is None or model.kind != kind:
+        raise ApiError(
+            404,
+            f"The model '{slug}' does not exist or you do not have access to it.",
+            param="model",
+            code="model_not_found",
+        )
+    if not key.allows_model(slug):
+        raise ApiError(
+            403,
+            f"This API key is not allowed to use the model '{slug}'.",
+            type="permission_denied",
+            param="model",
+            code="model_not_allowed",
+        )
+    return model
+
+
+@dataclass
+class Admission:
+    request_id: str
+    key: AuthenticatedKey
+    model: ModelInfo
+    price: Price
+    hold: Hold
+    chat: ChatRequest
+    started: float = field(default_factory=time.monotonic)
+
+
+def admit_chat(raw_key: str | None, chat: ChatRequest, *, request_id: str) -> Admission:
+    """Steps 1–4: a key, a model this key may use, a price, and a hold for the worst case."""
+    close_old_connections()
+    key = authenticate(raw_key)
+    model = resolve_model(key, chat.model, kind="chat")
+    price = model.price_at(timezone.now())
+    if price is None:
+        raise ApiError(503, f"The model '{chat.model}' has no price yet.", type="api_error",
+                       code="model_not_priced")  # fmt: skip
+    if not model.routes:
+        raise ApiError(
+            503,
+            f"The model '{chat.model}' is temporarily unavailable.",
+            type="api_error",
+            code="no_route_available",
+        )
+    cap = model.max_output_tokens or tokens.DEFAULT_MAX_OUTPUT_TOKENS
+    if chat.max_output_tokens is not None and chat.max_output_tokens > cap:
+        raise ApiError(
+            400,
+            f"max_tokens is too large: {chat.max_output_tokens}. This model supports at most "
+            f"{cap} completion tokens.",
+            param="max_tokens",
+            code="invalid_value",
+        )
+    output_tokens = (chat.max_output_tokens or cap) * chat.n
+    amount = token_hold_micros(
+        price,
+        input_tokens=tokens.prompt_tokens_upper_bound(chat),
+        max_output_tokens=output_tokens,
+    )
+    amount = max(amount, 1)
+    account = CreditAccount(pk=_account_id(key.owner_id))
+    try:
+        hold = ledger.reserve(
+            account,
+            amount_micros=amount,
+            request_id=request_id,
+            api_key_id=key.id,
+            model_slug=model.slug,
+        )
+    except ledger.InsufficientCredits:
+        raise ApiError(
+            402,
+            "Insufficient credits: this request may cost up to "
+            f"{_credits(amount)} credits (the prompt plus "
+            f"{output_tokens} output tokens). Add credits, or lower max_tokens.",
+            type="insufficient_quota",
+            code="insufficient_credits",
+        ) from None
+    except ledger.SpendCapReached:
+        raise ApiError(
+            402,
+            "This API key has reached its spend cap. Raise the cap in Settings → API keys.",
+            type="insufficient_quota",
+            code="key_spend_cap_reached",
+        ) from None
+    return Admission(request_id=request_id, key=key, model=model, price=price, hold=hold, chat=chat)
+
+
+_account_ids: dict[int, int] = {}
+
+
+def _account_id(user_id: int) -> int:
+    """The user's credit account id; one-to-one and never changes, so cached per process."""
+    cached = _account_ids.get(user_id)
+    if cached is not None:
+        return cached
+    account_id = CreditAccount.objects.filter(user_id=user_id).values_list("id", flat=True).first()
+    if account_id is None:
+        account_id = CreditAccount.objects.get_or_create(user_id=user_id)[0].pk
+    _account_ids[user_id] = account_id
+    return account_id
+
+
+def _credits(micros: int) -> str:
+    whole, frac = divmod(micros, 1_000_000)
+    return f"{whole:,}" + (("." + f"{frac:06d}".rstrip("0")) if frac else "")
+
+
+@dataclass
+class Outcome:
+    """How a request ended; `usage` is the upstream's, `estimated` when we counted."""
+
+    status: str
+    http_status: int
+    provider_slug: str = ""
+    usage: TokenUsage | None = None
+    estimated: bool = False
+    failovers: int = 0
+    ttfb_ms: int | None = None
+
+
+def charge_for(admission: Admission, outcome: Outcome) -> int:
+    """The micro-credits an outcome costs: its usage at the price, never above the hold."""
+    if outcome.usage is None:
+        return 0
+    cost = token_cost_micros(admission.price, outcome.usage)
+    return min(cost, admission.hold.amount_micros)
+
+
+def finish(admission: Admission, outcome: Outcome) -> int:
+    """Steps 6–7: settle (or release) the hold and write the usage row, in one transaction.
+
+    Returns the micro-credits charged. Safe to call twice: the ledger is keyed by request id
+    and the usage row is unique per request."""
+    close_old_connections()
+    charged = charge_for(admission, outcome)
+    usage = outcome.usage or TokenUsage(0, 0)
+    with transaction.atomic():
+        if charged == 0 and outcome.status != UsageRecord.Status.OK:
+            ledger.release(admission.hold)
+        else:
+            ledger.settle(admission.hold, charged_micros=charged)
+        UsageRecord.objects.get_or_create(
+            request_id=admission.request_id,
+            defaults={
+                "user_id": admission.key.owner_id,
+                "api_key_id": admission.key.id,
+                "endpoint": "chat.completions",
+                "model_slug": admission.model.slug,
+                "provider_slug": outcome.provider_slug,
+                "status": outcome.status,
+                "http_status": outcome.http_status,
+                "stream": admission.chat.stream,
+                "input_tokens": usage.input_tokens,
+                "cached_input_tokens": usage.cached_input_tokens,
+                "output_tokens": usage.output_tokens,
+                "estimated": outcome.estimated,
+                "held_micros": admission.hold.amount_micros,
+                "charged_micros": charged,
+                "failovers": outcome.failovers,
+                "latency_ms": int((time.monotonic() - admission.started) * 1000),
+                "ttfb_ms": outcome.ttfb_ms,
+            },
+        )
+    logger.info(
+        "request finished",
+        extra={
+            "request_id": admission.request_id,
+            "account_id": admission.key.owner_id,
+            "key_prefix": admission.key.prefix,
+            "model": admission.model.slug,
+            "provider": outcome.provider_slug,
+            "status": outcome.status,
+            "http_status": outcome.http_status,
+            "charged_micros": charged,
+            "failovers": outcome.failovers,
+        },
+    )
+    return charged

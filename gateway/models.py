@@ -1,0 +1,51 @@
+"""One usage row per API request: metadata only, never prompts, outputs or headers."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class UsageRecord(models.Model):
+    class Status(models.TextChoices):
+        OK = "ok", "Succeeded"
+        UPSTREAM_ERROR = "upstream_error", "Upstream failed"
+        CLIENT_ERROR = "client_error", "Rejected by the upstream as invalid"
+        CUT = "cut", "Upstream cut the stream"
+        ABORTED = "aborted", "Client disconnected"
+
+    request_id = models.CharField(max_length=64, unique=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="usage_records"
+    )
+    api_key = models.ForeignKey(
+        "accounts.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    endpoint = models.CharField(max_length=50)
+    model_slug = models.CharField(max_length=100)
+    provider_slug = models.CharField(max_length=50, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices)
+    http_status = models.PositiveSmallIntegerField()
+    stream = models.BooleanField(default=False)
+    input_tokens = models.PositiveIntegerField(default=0)
+    cached_input_tokens = models.PositiveIntegerField(default=0)
+    output_tokens = models.PositiveIntegerField(default=0)
+    # True when tokens were estimated by us (the upstream never reported usage).
+    estimated = models.BooleanField(default=False)
+    held_micros = models.BigIntegerField(default=0)
+    charged_micros = models.BigIntegerField(default=0)
+    failovers = models.PositiveSmallIntegerField(default=0)
+    latency_ms = models.PositiveIntegerField(default=0)
+    ttfb_ms = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["user", "-created_at"], name="usage_user_recent"),
+            models.Index(fields=["model_slug", "-created_at"], name="usage_model_recent"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.request_id} {self.model_slug} {self.status}"

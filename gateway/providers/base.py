@@ -1,0 +1,50 @@
+"""The interface every chat adapter implements, and what it hands back to the router."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import aiohttp
+
+from catalog.pricing import TokenUsage
+from catalog.selectors import RouteInfo
+from gateway.schemas import ChatRequest
+
+
+@dataclass(frozen=True)
+class UpstreamRequest:
+    url: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class ChatResult:
+    """A finished non-stream completion, already in OpenAI's response shape."""
+
+    body: dict[str, Any]
+    usage: TokenUsage | None
+
+
+class UpstreamProtocolError(Exception):
+    """The upstream answered 200 with something we cannot read (retryable)."""
+
+
+class ChatAdapter(Protocol):
+    def chat_request(self, route: RouteInfo, chat: ChatRequest) -> UpstreamRequest: ...
+
+    def chat_result(self, payload: Any, chat: ChatRequest) -> ChatResult:
+        """Turn a 200 body into our OpenAI-shaped result; raise UpstreamProtocolError."""
+        ...
+
+    def chat_events(
+        self, response: aiohttp.ClientResponse, chat: ChatRequest
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Yield OpenAI `chat.completion.chunk` dicts from a streaming 200 response."""
+        ...
+
+    def error_message(self, payload: Any) -> str | None:
+        """The provider's error message from an error body, if it has one."""
+        ...

@@ -1,0 +1,85 @@
+"""OpenAI-compatible upstreams (OpenAI itself, most resellers, vLLM, the bundled simulator)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+
+from catalog.pricing import TokenUsage
+from catalog.selectors import RouteInfo
+from gateway.providers.base import ChatResult, UpstreamProtocolError, UpstreamRequest
+from gateway.providers.sse import iter_sse_data
+from gateway.schemas import ChatRequest
+
+
+def usage_from_openai(usage: Any) -> TokenUsage | None:
+    if not isinstance(usage, dict):
+        return None
+    prompt = usage.get("prompt_tokens")
+    completion = usage.get("completion_tokens")
+    if not isinstance(prompt, int) or not isinstance(completion, int):
+        return None
+    details = usage.get("prompt_tokens_details") or {}
+    cached = details.get("cached_tokens") if isinstance(details, dict) else 0
+    return TokenUsage(
+        input_tokens=max(prompt, 0),
+        output_tokens=max(completion, 0),
+        cached_input_tokens=cached if isinstance(cached, int) and cached > 0 else 0,
+    )
+
+
+class OpenAIChatAdapter:
+    def chat_request(self, route: RouteInfo, chat: ChatRequest) -> UpstreamRequest:
+        body = dict(chat.body)
+        body["model"] = route.upstream_model
+        if chat.stream:
+            # Always ask for usage so the charge is exact; the usage chunk reaches the client
+            # only if it asked for it.
+            options = dict(body.get("stream_options") or {})
+            options["include_usage"] = True
+            body["stream_options"] = options
+        headers = {"content-type": "application/json", "accept": "application/json"}
+        if chat.stream:
+            headers["accept"] = "text/event-stream"
+        if route.api_key:
+            headers["authorization"] = f"Bearer {route.api_key}"
+        return UpstreamRequest(
+            url=f"{route.base_url}/chat/completions",
+            headers=headers,
+            body=json.dumps(body, separators=(",", ":")).encode(),
+        )
+
+    def chat_result(self, payload: Any, chat: ChatRequest) -> ChatResult:
+        if not isinstance(payload, dict) or not isinstance(payload.get("choices"), list):
+            raise UpstreamProtocolError("response has no choices")
+        payload["model"] = chat.model
+        return ChatResult(body=payload, usage=usage_from_openai(payload.get("usage")))
+
+    async def chat_events(
+        self, response: aiohttp.ClientResponse, chat: ChatRequest
+    ) -> AsyncIterator[dict[str, Any]]:
+        async for data in iter_sse_data(response):
+            if data == "[DONE]":
+                return
+            try:
+                event = json.loads(data)
+            except ValueError:
+                raise UpstreamProtocolError("unreadable stream event") from None
+            if not isinstance(event, dict):
+                raise UpstreamProtocolError("stream event is not an object")
+            if "error" in event and "choices" not in event:
+                raise UpstreamProtocolError("the upstream sent an error event")
+            yield event
+        raise UpstreamProtocolError("the stream ended without [DONE]")
+
+    def error_message(self, payload: Any) -> str | None:
+        if isinstance(payload, dict):
+            error = payload.get("error")
+            if isinstance(error, dict) and isinstance(error.get("message"), str):
+                return error["message"]
+            if isinstance(error, str):
+                return error
+        return None

@@ -1,0 +1,239 @@
+"""Dispatch to upstream routes with failover (DESIGN.md, the request path, step 5).
+
+Routes are tried in priority order, weighted-random among equal priorities. A connect
+error, a timeout, 408/409/429, any 5xx (529 included), an upstream 401/403/404 (our route is
+misconfigured, not the client's request) or an unreadable 200 moves to the next route at
+once. Other 4xx answers are the client's problem and go back to it without trying further.
+A stream is committed to a route once its first event has arrived; until then it can fail
+over like any request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+
+from catalog.selectors import RouteInfo
+from gateway import http
+from gateway.errors import ApiError
+from gateway.providers import chat_adapter
+from gateway.providers.base import ChatAdapter, ChatResult, UpstreamProtocolError
+from gateway.schemas import ChatRequest
+
+logger = logging.getLogger(__name__)
+
+RETRYABLE_STATUSES = {401, 403, 404, 408, 409, 425, 429}
+CLIENT_STATUSES_PASSED_THROUGH = {400, 413, 415, 422}
+MAX_ERROR_BODY = 64 * 1024
+
+
+def ordered_routes(routes: tuple[RouteInfo, ...]) -> list[RouteInfo]:
+    """Priority first; within a priority, a weighted shuffle so traffic is shared."""
+    by_priority: dict[int, list[RouteInfo]] = {}
+    for route in routes:
+        by_priority.setdefault(route.priority, []).append(route)
+    ordered: list[RouteInfo] = []
+    for priority in sorted(by_priority):
+        group = by_priority[priority]
+        if len(group) > 1:
+            # Efraimidis–Spirakis: sort by u^(1/w), a weighted random order in one pass.
+            group = sorted(
+                group,
+                key=lambda r: random.random() ** (1 / max(r.weight, 1)),  # noqa: S311
+                reverse=True,
+            )
+        ordered.extend(group)
+    return ordered
+
+
+@dataclass
+class Attempts:
+    """What happened on the way, for the usage row and the logs (metadata only)."""
+
+    failures: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def failovers(self) -> int:
+        return len(self.failures)
+
+    def failed(self, route: RouteInfo, reason: str) -> None:
+        self.failures.append((route.provider_slug, reason))
+        logger.warning(
+            "upstream attempt failed",
+            extra={"provider": route.provider_slug, "route_id": route.id, "reason": reason},
+        )
+
+
+class AllRoutesFailed(Exception):
+    def __init__(self, attempts: Attempts) -> None:
+        super().__init__("every route failed")
+        self.attempts = attempts
+
+    def as_api_error(self) -> ApiError:
+        return ApiError(
+            502,
+            "The upstream providers for this model failed to answer. Nothing was charged; "
+            "please retry.",
+            type="api_error",
+            code="upstream_error",
+        )
+
+
+class UpstreamRejected(Exception):
+    """A non-retryable answer (the request itself is invalid): passed to the client."""
+
+    def __init__(self, route: RouteInfo, status: int, message: str, attempts: Attempts) -> None:
+        super().__init__(message)
+        self.route = route
+        self.status = status
+        self.message = message
+        self.attempts = attempts
+
+    def as_api_error(self) -> ApiError:
+        return ApiError(self.status, self.message, code="upstream_rejected")
+
+
+def _timeout(route: RouteInfo, *, stream: bool) -> aiohttp.ClientTimeout:
+    read_ms = route.first_byte_timeout_ms if stream else route.read_timeout_ms
+    return aiohttp.ClientTimeout(
+        total=None, sock_connect=route.connect_timeout_ms / 1000, sock_read=read_ms / 1000
+    )
+
+
+async def _error_message(adapter: ChatAdapter, response: aiohttp.ClientResponse) -> str:
+    raw = await response.content.read(MAX_ERROR_BODY)
+    try:
+        message = adapter.error_message(json.loads(raw))
+    except ValueError:
+        message = None
+    return message or f"The upstream rejected the request (HTTP {response.status})."
+
+
+def _classify(status: int) -> str:
+    if status in CLIENT_STATUSES_PASSED_THROUGH:
+        return "client"
+    if status in RETRYABLE_STATUSES or status >= 500:
+        return "retry"
+    return "client"
+
+
+@dataclass
+class Completed:
+    route: RouteInfo
+    result: ChatResult
+    attempts: Attempts
+    ttfb_ms: int
+
+
+async def complete(chat: ChatRequest, routes: tuple[RouteInfo, ...]) -> Completed:
+    """A non-stream completion with failover."""
+    attempts = Attempts()
+    session = http.session()
+    for route in ordered_routes(routes):
+        adapter = chat_adapter(route.provider_kind)
+        if adapter is None:
+            attempts.failed(route, "no adapter")
+            continue
+        request = adapter.chat_request(route, chat)
+        started = time.monotonic()
+        try:
+            async with session.post(
+                request.url,
+                data=request.body,
+                headers=request.headers,
+                timeout=_timeout(route, stream=False),
+                allow_redirects=False,
+            ) as response:
+                if response.status != 200:
+                    kind = _classify(response.status)
+                    if kind == "client":
+                        message = await _error_message(adapter, response)
+                        raise UpstreamRejected(route, response.status, message, attempts)
+                    attempts.failed(route, f"http {response.status}")
+                    continue
+                raw = await response.read()
+            ttfb_ms = int((time.monotonic() - started) * 1000)
+            try:
+                result = adapter.chat_result(json.loads(raw), chat)
+            except (ValueError, UpstreamProtocolError):
+                attempts.failed(route, "unreadable response")
+                continue
+            return Completed(route=route, result=result, attempts=attempts, ttfb_ms=ttfb_ms)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            attempts.failed(route, type(exc).__name__)
+            continue
+    raise AllRoutesFailed(attempts)
+
+
+@dataclass
+class OpenStream:
+    """A stream committed to one route: its first event is in hand."""
+
+    route: RouteInfo
+    first: dict[str, Any]
+    rest: AsyncIterator[dict[str, Any]]
+    response: aiohttp.ClientResponse
+    attempts: Attempts
+    ttfb_ms: int
+
+    def close(self) -> None:
+        # Closing (not releasing) drops the connection, which cancels the upstream request.
+        self.response.close()
+
+
+async def open_stream(chat: ChatRequest, routes: tuple[RouteInfo, ...]) -> OpenStream:
+    """Start a stream with failover until the first event has arrived."""
+    attempts = Attempts()
+    session = http.session()
+    for route in ordered_routes(routes):
+        adapter = chat_adapter(route.provider_kind)
+        if adapter is None:
+            attempts.failed(route, "no adapter")
+            continue
+        request = adapter.chat_request(route, chat)
+        started = time.monotonic()
+        response: aiohttp.ClientResponse | None = None
+        try:
+            response = await session.post(
+                request.url,
+                data=request.body,
+                headers=request.headers,
+                timeout=_timeout(route, stream=True),
+                allow_redirects=False,
+            )
+            if response.status != 200:
+                kind = _classify(response.status)
+                if kind == "client":
+                    message = await _error_message(adapter, response)
+                    response.close()
+                    raise UpstreamRejected(route, response.status, message, attempts)
+                attempts.failed(route, f"http {response.status}")
+                response.close()
+                continue
+            events = adapter.chat_events(response, chat)
+            first = await anext(events)
+            ttfb_ms = int((time.monotonic() - started) * 1000)
+            return OpenStream(route, first, events, response, attempts, ttfb_ms)
+        except (
+            aiohttp.ClientError,
+            TimeoutError,
+            UpstreamProtocolError,
+            StopAsyncIteration,
+        ) as exc:
+            attempts.failed(route, type(exc).__name__)
+            if response is not None:
+                response.close()
+            continue
+        except asyncio.CancelledError:
+            if response is not None:
+                response.close()
+            raise
+    raise AllRoutesFailed(attempts)

@@ -1,0 +1,186 @@
+"""Validation of /v1 request bodies. Strict about what we rely on, permissive about the rest
+(unknown fields go to the upstream untouched, as an OpenAI-compatible server would)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.errors import ApiError, bad_request
+
+MAX_N = 8
+MAX_DEPTH = 64
+ROLES = {"system", "developer", "user", "assistant", "tool", "function"}
+
+
+def parse_json_body(raw: bytes) -> dict[str, Any]:
+    if not raw:
+        raise bad_request("The request body is empty; send a JSON object.", code="invalid_json")
+    try:
+        body = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise bad_request(
+            "We could not parse the JSON body of your request.", code="invalid_json"
+        ) from None
+    if not isinstance(body, dict):
+        raise bad_request("The request body must be a JSON object.", code="invalid_json")
+    if _depth(body) > MAX_DEPTH:
+        raise bad_request("The JSON body is nested too deeply.", code="invalid_json")
+    return body
+
+
+def _depth(value: Any, level: int = 0) -> int:
+    if level > MAX_DEPTH:
+        return level
+    if isinstance(value, dict):
+        return max((_depth(v, level + 1) for v in value.values()), default=level + 1)
+    if isinstance(value, list):
+        return max((_depth(v, level + 1) for v in value), default=level + 1)
+    return level
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _optional_positive_int(body: dict[str, Any], name: str) -> int | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if not _is_int(value) or value < 1:
+        raise bad_request(f"'{name}' must be a positive integer.", param=name)
+    return value
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    body: dict[str, Any]
+    model: str
+    stream: bool
+    include_usage: bool
+    max_output_tokens: int | None
+    n: int
+    # Characters of text the prompt carries, for the worst-case token estimate.
+    prompt_chars: int
+    message_count: int
+    image_count: int
+
+
+def parse_chat(body: dict[str, Any]) -> ChatRequest:
+    model = body.get("model")
+    if model is None:
+        raise bad_request("You must provide a model parameter.", param="model", code="missing")
+    if not isinstance(model, str) or not model or len(model) > 100:
+        raise bad_request("'model' must be a model id string.", param="model")
+
+    messages = body.get("messages")
+    if messages is None:
+        raise bad_request(
+            "Missing required parameter: 'messages'.", param="messages", code="missing"
+        )
+    if not isinstance(messages, list) or not messages:
+        raise bad_request("'messages' must be a non-empty array.", param="messages")
+    chars = 0
+    images = 0
+    for i, message in enumerate(messages):
+        where = f"messages[{i}]"
+        if not isinstance(message, dict):
+            raise bad_request(f"'{where}' must be an object.", param=where)
+        role = message.get("role")
+        if role not in ROLES:
+            raise bad_request(
+                f"'{where}.role' must be one of {', '.join(sorted(ROLES))}.", param=f"{where}.role"
+            )
+        content = message.get("content")
+        if isinstance(content, str):
+            chars += len(content)
+        elif isinstance(content, list):
+            for j, part in enumerate(content):
+                if not isinstance(part, dict) or not isinstance(part.get("type"), str):
+                    raise bad_request(
+                        f"'{where}.content[{j}]' must be an object with a type.",
+                        param=f"{where}.content[{j}]",
+                    )
+                if part["type"] in {"text", "input_text"}:
+                    text = part.get("text")
+                    if not isinstance(text, str):
+                        raise bad_request(
+                            f"'{where}.content[{j}].text' must be a string.",
+                            param=f"{where}.content[{j}].text",
+                        )
+                    chars += len(text)
+                elif part["type"] in {"image_url", "input_image"}:
+                    images += 1
+        elif content is None:
+            if role != "assistant" or not message.get("tool_calls"):
+                raise bad_request(f"'{where}.content' is required.", param=f"{where}.content")
+        else:
+            raise bad_request(
+                f"'{where}.content' must be a string or an array of parts.",
+                param=f"{where}.content",
+            )
+        if message.get("tool_calls") is not None:
+            chars += len(json.dumps(message["tool_calls"]))
+
+    stream = body.get("stream", False)
+    if stream is None:
+        stream = False
+    if not isinstance(stream, bool):
+        raise bad_request("'stream' must be a boolean.", param="stream")
+    options = body.get("stream_options")
+    include_usage = False
+    if options is not None:
+        if not stream:
+            raise bad_request(
+                "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+                param="stream_options",
+            )
+        if not isinstance(options, dict):
+            raise bad_request("'stream_options' must be an object.", param="stream_options")
+        include_usage = options.get("include_usage", False)
+        if not isinstance(include_usage, bool):
+            raise bad_request(
+                "'stream_options.include_usage' must be a boolean.",
+                param="stream_options.include_usage",
+            )
+
+    max_tokens = _optional_positive_int(body, "max_tokens")
+    max_completion = _optional_positive_int(body, "max_completion_tokens")
+    n = body.get("n", 1)
+    if n is None:
+        n = 1
+    if not _is_int(n) or not 1 <= n <= MAX_N:
+        raise bad_request(f"'n' must be an integer from 1 to {MAX_N}.", param="n")
+    for name, low, high in (("temperature", 0, 2), ("top_p", 0, 1)):
+        value = body.get(name)
+        if value is not None and (not _is_number(value) or not low <= value <= high):
+            raise bad_request(f"'{name}' must be a number from {low} to {high}.", param=name)
+    tools = body.get("tools")
+    if tools is not None:
+        if not isinstance(tools, list):
+            raise bad_request("'tools' must be an array.", param="tools")
+        chars += len(json.dumps(tools))
+    return ChatRequest(
+        body=body,
+        model=model,
+        stream=stream,
+        include_usage=include_usage,
+        max_output_tokens=max_completion or max_tokens,
+        n=n,
+        prompt_chars=chars,
+        message_count=len(messages),
+        image_count=images,
+    )
+
+
+def too_large(limit_bytes: int) -> ApiError:
+    return ApiError(
+        413,
+        f"The request body is larger than {limit_bytes // (1024 * 1024)} MB.",
+        code="request_too_large",
+    )

@@ -1,0 +1,43 @@
+"""Reads for the /v1 endpoints that are not the hot path."""
+
+from __future__ import annotations
+
+from django.db.models import Count, Sum
+
+from accounts.keys import AuthenticatedKey
+from billing.models import CreditAccount, Hold
+from catalog import selectors as catalog
+
+
+def models_for(key: AuthenticatedKey) -> dict[str, object]:
+    """OpenAI's model list: the enabled models this key may use."""
+    data = [
+        {"id": m.slug, "object": "model", "created": m.created, "owned_by": m.owned_by or "reapi"}
+        for m in catalog.enabled_models().values()
+        if key.allows_model(m.slug)
+    ]
+    data.sort(key=lambda item: item["id"])
+    return {"object": "list", "data": data}
+
+
+def credits_for(key: AuthenticatedKey) -> dict[str, object]:
+    balance = (
+        CreditAccount.objects.filter(user_id=key.owner_id)
+        .values_list("balance_micros", flat=True)
+        .first()
+    ) or 0
+    held = Hold.objects.filter(account__user_id=key.owner_id, state=Hold.State.OPEN).aggregate(
+        total=Sum("amount_micros"), count=Count("id")
+    )
+    return {
+        "object": "credits",
+        "balance_micros": balance,
+        "balance_credits": _text(balance),
+        "held_micros": held["total"] or 0,
+        "open_holds": held["count"],
+    }
+
+
+def _text(micros: int) -> str:
+    whole, frac = divmod(micros, 1_000_000)
+    return f"{whole}" + (("." + f"{frac:06d}".rstrip("0")) if frac else "")

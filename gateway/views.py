@@ -1,0 +1,343 @@
+"""The /v1 API. Async views: the event loop only waits on sockets; database work happens in
+one deliberate thread hop before dispatch (admission) and one after (finish).
+
+Plain async Django views rather than DRF APIViews: DRF's views are synchronous and would
+hold a thread for the whole life of a stream (see docs/architecture.md)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+from asgiref.sync import sync_to_async
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from catalog.pricing import TokenUsage
+from gateway import admission as adm
+from gateway import router, selectors, tokens
+from gateway.errors import ApiError, openai_error_response
+from gateway.models import UsageRecord
+from gateway.providers.base import UpstreamProtocolError
+from gateway.providers.openai import usage_from_openai
+from gateway.schemas import parse_chat, parse_json_body, too_large
+
+logger = logging.getLogger(__name__)
+
+Status = UsageRecord.Status
+_background: set[asyncio.Task[Any]] = set()
+
+
+def raw_key_from(request: HttpRequest) -> str | None:
+    """The key from `Authorization: Bearer <key>` or `x-api-key: <key>` (both accepted)."""
+    header = request.headers.get("authorization")
+    if header:
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            return value.strip()
+    return request.headers.get("x-api-key") or None
+
+
+def _json(payload: Any, *, status: int = 200) -> HttpResponse:
+    return HttpResponse(
+        json.dumps(payload, separators=(",", ":")), status=status, content_type="application/json"
+    )
+
+
+def credits_text(micros: int) -> str:
+    whole, frac = divmod(micros, 1_000_000)
+    return f"{whole}" + (("." + f"{frac:06d}".rstrip("0")) if frac else "")
+
+
+def _read_body(request: HttpRequest) -> bytes:
+    try:
+        return request.body
+    except RequestDataTooBig:
+        from django.conf import settings
+
+        raise too_large(settings.DATA_UPLOAD_MAX_MEMORY_SIZE) from None
+
+
+def _method_not_allowed(allowed: str) -> ApiError:
+    return ApiError(
+        405,
+        f"Use {allowed} on this endpoint.",
+        code="method_not_allowed",
+        headers={"allow": allowed},
+    )
+
+
+async def _finish(admission: adm.Admission, outcome: adm.Outcome) -> int:
+    """Settle and record, shielded: a client that hangs up cannot cancel the bookkeeping."""
+    task = asyncio.ensure_future(
+        sync_to_async(adm.finish, thread_sensitive=False)(admission, outcome)
+    )
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+    return await asyncio.shield(task)
+
+
+@csrf_exempt
+async def models(request: HttpRequest) -> HttpResponse:
+    request_id = adm.new_request_id()
+    try:
+        if request.method != "GET":
+            raise _method_not_allowed("GET")
+        key = await sync_to_async(adm.authenticate, thread_sensitive=False)(raw_key_from(request))
+        payload = await sync_to_async(selectors.models_for, thread_sensitive=False)(key)
+    except ApiError as error:
+        return openai_error_response(error, request_id=request_id)
+    response = _json(payload)
+    response["x-request-id"] = request_id
+    return response
+
+
+@csrf_exempt
+async def credits(request: HttpRequest) -> HttpResponse:
+    request_id = adm.new_request_id()
+    try:
+        if request.method != "GET":
+            raise _method_not_allowed("GET")
+        key = await sync_to_async(adm.authenticate, thread_sensitive=False)(raw_key_from(request))
+        payload = await sync_to_async(selectors.credits_for, thread_sensitive=False)(key)
+    except ApiError as error:
+        return openai_error_response(error, request_id=request_id)
+    response = _json(payload)
+    response["x-request-id"] = request_id
+    return response
+
+
+@csrf_exempt
+async def chat_completions(request: HttpRequest) -> HttpResponse:
+    request_id = adm.new_request_id()
+    try:
+        if request.method != "POST":
+            raise _method_not_allowed("POST")
+        raw_key = raw_key_from(request)
+        chat = parse_chat(parse_json_body(_read_body(request)))
+        admission = await sync_to_async(adm.admit_chat, thread_sensitive=False)(
+            raw_key, chat, request_id=request_id
+        )
+    except ApiError as error:
+        return openai_error_response(error, request_id=request_id)
+    if chat.stream:
+        return await _chat_stream(admission)
+    return await _chat_once(admission)
+
+
+def _headers(response: HttpResponse, admission: adm.Admission, provider: str) -> None:
+    response["x-request-id"] = admission.request_id
+    response["x-reapi-model"] = admission.model.slug
+    if provider:
+        response["x-reapi-provider"] = provider
+
+
+async def _chat_once(admission: adm.Admission) -> HttpResponse:
+    chat = admission.chat
+    try:
+        done = await router.complete(chat, admission.model.routes)
+    except router.AllRoutesFailed as failed:
+        outcome = adm.Outcome(Status.UPSTREAM_ERROR, 502, failovers=failed.attempts.failovers)
+        await _finish(admission, outcome)
+        return openai_error_response(failed.as_api_error(), request_id=admission.request_id)
+    except router.UpstreamRejected as rejected:
+        outcome = adm.Outcome(
+            Status.CLIENT_ERROR,
+            rejected.status,
+            provider_slug=rejected.route.provider_slug,
+            failovers=rejected.attempts.failovers,
+        )
+        await _finish(admission, outcome)
+        return openai_error_response(rejected.as_api_error(), request_id=admission.request_id)
+    except asyncio.CancelledError:
+        # The client hung up before anything was delivered: nothing is charged.
+        await _finish(admission, adm.Outcome(Status.ABORTED, 499))
+        raise
+    usage = done.result.usage
+    estimated = usage is None
+    if usage is None:
+        usage = TokenUsage(
+            input_tokens=tokens.prompt_tokens_estimate(chat),
+            output_tokens=tokens.text_tokens_estimate(_content_chars(done.result.body)),
+        )
+    outcome = adm.Outcome(
+        Status.OK,
+        200,
+        provider_slug=done.route.provider_slug,
+        usage=usage,
+        estimated=estimated,
+        failovers=done.attempts.failovers,
+        ttfb_ms=done.ttfb_ms,
+    )
+    charged = await _finish(admission, outcome)
+    body = done.result.body
+    if isinstance(body.get("usage"), dict):
+        body["usage"]["credits_charged"] = credits_text(charged)
+    response = _json(body)
+    _headers(response, admission, done.route.provider_slug)
+    response["x-reapi-credits-charged"] = credits_text(charged)
+    return response
+
+
+def _content_chars(body: dict[str, Any]) -> int:
+    chars = 0
+    for choice in body.get("choices") or []:
+        message = choice.get("message") if isinstance(choice, dict) else None
+        if isinstance(message, dict):
+            chars += _text_chars(message)
+    return chars
+
+
+def _text_chars(part: dict[str, Any]) -> int:
+    """Characters of generated text in a message or a stream delta."""
+    chars = 0
+    for name in ("content", "refusal", "reasoning_content"):
+        value = part.get(name)
+        if isinstance(value, str):
+            chars += len(value)
+    for call in part.get("tool_calls") or []:
+        function = call.get("function") if isinstance(call, dict) else None
+        if isinstance(function, dict):
+            for name in ("name", "arguments"):
+                if isinstance(function.get(name), str):
+                    chars += len(function[name])
+    return chars
+
+
+def _sse(payload: dict[str, Any]) -> bytes:
+    return b"data: " + json.dumps(payload, separators=(",", ":")).encode() + b"\n\n"
+
+
+async def _chat_stream(admission: adm.Admission) -> HttpResponse:
+    chat = admission.chat
+    try:
+        opened = await router.open_stream(chat, admission.model.routes)
+    except router.AllRoutesFailed as failed:
+        outcome = adm.Outcome(Status.UPSTREAM_ERROR, 502, failovers=failed.attempts.failovers)
+        await _finish(admission, outcome)
+        return openai_error_response(failed.as_api_error(), request_id=admission.request_id)
+    except router.UpstreamRejected as rejected:
+        outcome = adm.Outcome(
+            Status.CLIENT_ERROR,
+            rejected.status,
+            provider_slug=rejected.route.provider_slug,
+            failovers=rejected.attempts.failovers,
+        )
+        await _finish(admission, outcome)
+        return openai_error_response(rejected.as_api_error(), request_id=admission.request_id)
+    except asyncio.CancelledError:
+        await _finish(admission, adm.Outcome(Status.ABORTED, 499))
+        raise
+    response = StreamingHttpResponse(
+        _relay(admission, opened), content_type="text/event-stream; charset=utf-8"
+    )
+    response["cache-control"] = "no-cache"
+    response["x-accel-buffering"] = "no"
+    _headers(response, admission, opened.route.provider_slug)
+    return response
+
+
+async def _relay(admission: adm.Admission, opened: router.OpenStream) -> AsyncIterator[bytes]:
+    """Pass the upstream's chunks to the client, counting what was delivered, and settle.
+
+    Charging (docs/billing.md): a stream that ends normally pays the upstream's usage; one the
+    upstream cuts pays only the output delivered; one the client abandons pays the prompt
+    estimate plus the output delivered; all capped at the hold."""
+    chat = admission.chat
+    slug = admission.model.slug
+    provider = opened.route.provider_slug
+    delivered_chars = 0
+    usage: TokenUsage | None = None
+    raw_usage: dict[str, Any] | None = None
+    finished = False
+    base = dict(provider_slug=provider, failovers=opened.attempts.failovers, ttfb_ms=opened.ttfb_ms)
+    try:
+        event: dict[str, Any] | None = opened.first
+        while event is not None:
+            choices = event.get("choices")
+            if isinstance(event.get("usage"), dict) and not choices:
+                raw_usage = event["usage"]
+                usage = usage_from_openai(raw_usage)
+            else:
+                event["model"] = slug
+                if not chat.include_usage:
+                    event.pop("usage", None)
+                for choice in choices or []:
+                    delta = choice.get("delta") if isinstance(choice, dict) else None
+                    if isinstance(delta, dict):
+                        delivered_chars += _text_chars(delta)
+                yield _sse(event)
+            event = await anext(opened.rest, None)
+        # The upstream finished cleanly.
+        estimated = usage is None
+        if usage is None:
+            usage = TokenUsage(
+                input_tokens=tokens.prompt_tokens_estimate(chat),
+                output_tokens=tokens.text_tokens_estimate(delivered_chars),
+            )
+        outcome = adm.Outcome(Status.OK, 200, usage=usage, estimated=estimated, **base)
+        charged = await _finish(admission, outcome)
+        finished = True
+        if chat.include_usage:
+            yield _sse(
+                {
+                    "id": opened.first.get("id"),
+                    "object": "chat.completion.chunk",
+                    "created": opened.first.get("created"),
+                    "model": slug,
+                    "choices": [],
+                    "usage": {
+                        **(raw_usage if raw_usage and not estimated else _usage_dict(usage)),
+                        "credits_charged": credits_text(charged),
+                    },
+                }
+            )
+        yield b"data: [DONE]\n\n"
+    except (OSError, TimeoutError, UpstreamProtocolError, aiohttp.ClientError):
+        # The upstream broke after the first byte: the client pays only what it received.
+        delivered = TokenUsage(0, tokens.text_tokens_estimate(delivered_chars))
+        await _finish(
+            admission, adm.Outcome(Status.CUT, 502, usage=delivered, estimated=True, **base)
+        )
+        finished = True
+        yield _sse(
+            {
+                "error": {
+                    "message": "The upstream stream was interrupted. You were charged only "
+                    "for the output delivered.",
+                    "type": "api_error",
+                    "param": None,
+                    "code": "upstream_stream_interrupted",
+                }
+            }
+        )
+    except (asyncio.CancelledError, GeneratorExit):
+        if not finished:
+            abandoned = TokenUsage(
+                tokens.prompt_tokens_estimate(chat), tokens.text_tokens_estimate(delivered_chars)
+            )
+            await _finish(
+                admission,
+                adm.Outcome(Status.ABORTED, 499, usage=abandoned, estimated=True, **base),
+            )
+            finished = True
+        raise
+    finally:
+        opened.close()
+        if not finished:
+            # Anything unexpected: never leave the hold open.
+            await _finish(admission, adm.Outcome(Status.UPSTREAM_ERROR, 500, **base))
+
+
+def _usage_dict(usage: TokenUsage) -> dict[str, Any]:
+    return {
+        "prompt_tokens": usage.input_tokens,
+        "completion_tokens": usage.output_tokens,
+        "total_tokens": usage.input_tokens + usage.output_tokens,
+        "prompt_tokens_details": {"cached_tokens": usage.cached_input_tokens},
+    }

@@ -1,0 +1,134 @@
+"""A real gateway for the tests: uvicorn serving reapi.asgi on a free loopback port (in a
+thread of the test process, so it shares the test database), in front of the real simulator
+(a subprocess). Tests talk to it with the official openai SDK or plain HTTP."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+import uvicorn
+from django.core.cache import cache
+from openai import OpenAI
+
+from accounts import keys
+from accounts.models import User
+from billing import ledger
+from billing.models import CreditAccount, Hold
+from catalog import selectors
+from catalog.demo import usd
+from catalog.models import Model, Price, Provider, Route
+from gateway import admission
+from simulator.testing import SimulatorProcess, free_port, start_simulator
+
+CREDIT = 1_000_000
+
+
+@pytest.fixture(scope="session")
+def simulator() -> Iterator[SimulatorProcess]:
+    sim = start_simulator(quiet=True)
+    yield sim
+    sim.stop()
+
+
+class _ThreadedServer(uvicorn.Server):
+    def install_signal_handlers(self) -> None:  # not the main thread
+        pass
+
+
+@pytest.fixture(scope="session")
+def gateway_url() -> Iterator[str]:
+    port = free_port()
+    config = uvicorn.Config(
+        "reapi.asgi:application", host="127.0.0.1", port=port, log_level="warning",
+        lifespan="on", access_log=False,
+    )  # fmt: skip
+    server = _ThreadedServer(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the gateway did not start")
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@dataclass
+class Gateway:
+    url: str
+    sim: SimulatorProcess
+    user: User
+    raw_key: str
+    model: Model
+    price: Price
+    primary: Provider
+    backup: Provider
+
+    def client(self, **kwargs) -> OpenAI:
+        kwargs.setdefault("api_key", self.raw_key)
+        kwargs.setdefault("max_retries", 0)
+        kwargs.setdefault("timeout", 20)
+        return OpenAI(base_url=self.url + "/v1", **kwargs)
+
+    def balance(self) -> int:
+        return CreditAccount.objects.get(user=self.user).balance_micros
+
+    def account(self) -> CreditAccount:
+        return CreditAccount.objects.get(user=self.user)
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> int:
+        return (
+            prompt_tokens * self.price.input_micros_per_mtok
+            + completion_tokens * self.price.output_micros_per_mtok
+        ) // 1_000_000
+
+    def assert_books_closed(self) -> None:
+        account = self.account()
+        assert ledger.entries_total(account) == account.balance_micros
+        assert account.balance_micros >= 0
+        assert not Hold.objects.filter(account=account, state=Hold.State.OPEN).exists()
+
+
+def reset_process_state() -> None:
+    cache.clear()
+    selectors.invalidate()
+    admission._account_ids.clear()
+    keys._last_touch.clear()
+
+
+@pytest.fixture
+def gateway(transactional_db, simulator, gateway_url) -> Iterator[Gateway]:
+    """Alice with 100 credits and a key; model `sim-chat` routed to simulator scope `a`
+    (priority 0) then scope `b` (priority 1)."""
+    reset_process_state()
+    simulator.reset()
+    primary = Provider.objects.create(
+        slug="sim-a", name="Sim A", kind="simulator", base_url=simulator.url("a"),
+        first_byte_timeout_ms=2000, read_timeout_ms=2000,
+    )  # fmt: skip
+    backup = Provider.objects.create(
+        slug="sim-b", name="Sim B", kind="simulator", base_url=simulator.url("b"),
+        first_byte_timeout_ms=2000, read_timeout_ms=2000,
+    )  # fmt: skip
+    model = Model.objects.create(
+        slug="sim-chat", display_name="Sim Chat", kind="chat", owned_by="reapi",
+        max_output_tokens=1000,
+    )  # fmt: skip
+    Route.objects.create(model=model, provider=primary, upstream_model="up-a", priority=0)
+    Route.objects.create(model=model, provider=backup, upstream_model="up-b", priority=1)
+    price = Price.objects.create(
+        model=model, input_micros_per_mtok=usd("1.25"), output_micros_per_mtok=usd("10"),
+        effective_from="2026-01-01T00:00:00Z",
+    )  # fmt: skip
+    user = User.objects.create_user("alice@example.com", "alice-password-1")
+    ledger.grant(ledger.account_for(user), amount_micros=100 * CREDIT, idempotency_key="fund-alice")
+    _, raw = keys.create(user, name="test")
+    selectors.invalidate()
+    yield Gateway(gateway_url, simulator, user, raw, model, price, primary, backup)
+    reset_process_state()
