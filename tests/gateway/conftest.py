@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import pytest
 import uvicorn
@@ -124,7 +125,7 @@ def gateway(transactional_db, simulator, gateway_url) -> Iterator[Gateway]:
     Route.objects.create(model=model, provider=backup, upstream_model="up-b", priority=1)
     price = Price.objects.create(
         model=model, input_micros_per_mtok=usd("1.25"), output_micros_per_mtok=usd("10"),
-        effective_from="2026-01-01T00:00:00Z",
+        effective_from=datetime(2026, 1, 1, tzinfo=UTC),
     )  # fmt: skip
     user = User.objects.create_user("alice@example.com", "alice-password-1")
     ledger.grant(ledger.account_for(user), amount_micros=100 * CREDIT, idempotency_key="fund-alice")
