@@ -20,7 +20,10 @@ class ApiKeyCreateForm(forms.Form):
         help_text="Comma-separated model ids; empty allows every model.",
     )
     spend_cap_credits = forms.CharField(
-        required=False, max_length=30, help_text="Credits this key may spend; empty for no cap."
+        required=False,
+        max_length=30,
+        label="Spend cap (credits)",
+        help_text="Credits this key may spend in total; empty for no cap.",
     )
     rpm_limit = forms.IntegerField(
         required=False, min_value=1, max_value=100_000, label="Requests per minute"

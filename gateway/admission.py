@@ -20,7 +20,7 @@ from catalog import selectors
 from catalog.models import Price
 from catalog.pricing import TokenUsage, token_cost_micros, token_hold_micros
 from catalog.selectors import ModelInfo
-from gateway import tokens
+from gateway import limits, tokens
 from gateway.errors import ApiError
 from gateway.models import UsageRecord
 from gateway.schemas import ChatRequest
@@ -84,6 +84,7 @@ def admit_chat(raw_key: str | None, chat: ChatRequest, *, request_id: str) -> Ad
     close_old_connections()
     key = authenticate(raw_key)
     model = resolve_model(key, chat.model, kind="chat")
+    limits.check_key_rpm(key)
     price = model.price_at(timezone.now())
     if price is None:
         raise ApiError(503, f"The model '{chat.model}' has no price yet.", type="api_error",

@@ -5,4 +5,6 @@ from django.http import HttpRequest
 
 
 def site(request: HttpRequest) -> dict[str, object]:
-    return {"SITE_NAME": "reAPI", "SITE_URL": settings.SITE_URL}
+    # Without a configured public URL, show the address this page was reached at.
+    site_url = settings.SITE_URL or request.build_absolute_uri("/").rstrip("/")
+    return {"SITE_NAME": "reAPI", "SITE_URL": site_url}

@@ -201,3 +201,23 @@ def test_insufficient_credits_get_402_and_the_upstream_is_never_called(gateway):
     assert gateway.balance() == 1000
     assert gateway.sim.request_count("a") == 0
     gateway.assert_books_closed()
+
+
+def test_a_keys_requests_per_minute_limit_answers_429_with_retry_after(gateway):
+    from accounts import keys
+
+    _, raw = keys.create(gateway.user, name="slow", rpm_limit=2)
+    client = gateway.client(api_key=raw)
+    client.chat.completions.create(model="sim-chat", messages=HELLO)
+    client.chat.completions.create(model="sim-chat", messages=HELLO)
+    before = gateway.balance()
+    with pytest.raises(openai.RateLimitError) as limited:
+        client.chat.completions.create(model="sim-chat", messages=HELLO)
+    assert limited.value.code == "rate_limit_exceeded"
+    headers = limited.value.response.headers
+    assert 1 <= int(headers["retry-after"]) <= 60
+    assert headers["x-ratelimit-limit-requests"] == "2"
+    assert gateway.sim.request_count("a") == 2
+    assert gateway.balance() == before
+    # Other keys of the same account are not affected.
+    gateway.client().chat.completions.create(model="sim-chat", messages=HELLO)
