@@ -1,12 +1,11 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from decimal import Decimal, InvalidOperation
 
 from django import forms
 from django.utils import timezone
 
-MICROS_PER_CREDIT = 1_000_000
+from reapi.money import MICROS_PER_CREDIT, InvalidAmount, parse_credits
 
 
 class ApiKeyCreateForm(forms.Form):
@@ -38,19 +37,16 @@ class ApiKeyCreateForm(forms.Form):
         return slugs
 
     def clean_spend_cap_credits(self) -> int | None:
-        raw = (self.cleaned_data.get("spend_cap_credits") or "").strip().replace(",", "")
+        raw = (self.cleaned_data.get("spend_cap_credits") or "").strip()
         if not raw:
             return None
         try:
-            credits = Decimal(raw)
-        except InvalidOperation:
-            raise forms.ValidationError("Enter a number of credits, like 500 or 12.5.") from None
-        if not credits.is_finite() or credits <= 0 or credits > Decimal(10**12):
+            micros = parse_credits(raw)
+        except InvalidAmount as exc:
+            raise forms.ValidationError(str(exc)) from None
+        if not 0 < micros <= 10**12 * MICROS_PER_CREDIT:
             raise forms.ValidationError("Enter a positive number of credits.")
-        micros = credits * MICROS_PER_CREDIT
-        if micros != micros.to_integral_value():
-            raise forms.ValidationError("Use at most six decimal places.")
-        return int(micros)
+        return micros
 
     def key_options(self) -> dict[str, object]:
         data = self.cleaned_data

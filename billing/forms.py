@@ -1,26 +1,10 @@
 from __future__ import annotations
 
 import uuid
-from decimal import Decimal, InvalidOperation
 
 from django import forms
 
-MICROS_PER_CREDIT = 1_000_000
-
-
-def credits_to_micros(raw: str) -> int:
-    """Parse a credit amount typed by a person ("-12.5", "1,000") into exact micro-credits."""
-    text = raw.strip().replace(",", "").replace("_", "")
-    try:
-        credits = Decimal(text)
-    except InvalidOperation:
-        raise forms.ValidationError("Enter a number of credits, like 500 or -12.5.") from None
-    if not credits.is_finite():
-        raise forms.ValidationError("Enter a finite number.")
-    micros = credits * MICROS_PER_CREDIT
-    if micros != micros.to_integral_value():
-        raise forms.ValidationError("Use at most six decimal places.")
-    return int(micros)
+from reapi.money import InvalidAmount, parse_credits
 
 
 class AdjustmentForm(forms.Form):
@@ -38,7 +22,10 @@ class AdjustmentForm(forms.Form):
         super().__init__(*args, **kwargs)
 
     def clean_amount_credits(self) -> int:
-        micros = credits_to_micros(self.cleaned_data["amount_credits"])
+        try:
+            micros = parse_credits(self.cleaned_data["amount_credits"])
+        except InvalidAmount as exc:
+            raise forms.ValidationError(str(exc)) from None
         if micros == 0:
             raise forms.ValidationError("An adjustment cannot be zero.")
         if abs(micros) > 10**18:

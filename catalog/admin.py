@@ -61,71 +61,58 @@ class PriceInline(admin.StackedInline):
     )
 
 
-def _set_enabled(queryset: QuerySet, enabled: bool) -> int:
-    count = queryset.update(enabled=enabled)
-    selectors.invalidate()  # .update() sends no signals
-    return count
+class EnableActions:
+    """Bulk enable/disable for catalog rows; the catalog snapshot is refreshed after."""
+
+    actions = ["enable", "disable"]
+
+    def _set_enabled(self, request: HttpRequest, queryset: QuerySet, enabled: bool) -> None:
+        count = queryset.update(enabled=enabled)
+        selectors.invalidate()  # .update() sends no signals
+        verb = "enabled" if enabled else "disabled"
+        self.message_user(request, f"{count} {verb}.", messages.SUCCESS)
+
+    @admin.action(description="Enable selected %(verbose_name_plural)s")
+    def enable(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._set_enabled(request, queryset, True)
+
+    @admin.action(description="Disable selected %(verbose_name_plural)s")
+    def disable(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._set_enabled(request, queryset, False)
 
 
 @admin.register(Provider)
-class ProviderAdmin(admin.ModelAdmin):
+class ProviderAdmin(EnableActions, admin.ModelAdmin):
     form = ProviderForm
     list_display = ("slug", "name", "kind", "base_url", "enabled", "has_secret")
     list_filter = ("kind", "enabled")
     search_fields = ("slug", "name", "base_url")
-    actions = ["enable", "disable"]
 
     @admin.display(boolean=True, description="Secret set")
     def has_secret(self, obj: Provider) -> bool:
         return obj.has_api_key
 
-    @admin.action(description="Enable selected providers")
-    def enable(self, request: HttpRequest, queryset: QuerySet[Provider]) -> None:
-        self.message_user(request, f"{_set_enabled(queryset, True)} enabled.", messages.SUCCESS)
-
-    @admin.action(description="Disable selected providers")
-    def disable(self, request: HttpRequest, queryset: QuerySet[Provider]) -> None:
-        self.message_user(request, f"{_set_enabled(queryset, False)} disabled.", messages.SUCCESS)
-
 
 @admin.register(Model)
-class ModelAdmin(admin.ModelAdmin):
+class ModelAdmin(EnableActions, admin.ModelAdmin):
     list_display = ("slug", "display_name", "kind", "owned_by", "enabled", "route_count")
     list_filter = ("kind", "enabled", "owned_by")
     search_fields = ("slug", "display_name", "description")
     list_editable = ("enabled",)
     inlines = [RouteInline, PriceInline]
-    actions = ["enable", "disable"]
 
     @admin.display(description="Routes")
     def route_count(self, obj: Model) -> int:
         return obj.routes.filter(enabled=True).count()
 
-    @admin.action(description="Enable selected models")
-    def enable(self, request: HttpRequest, queryset: QuerySet[Model]) -> None:
-        self.message_user(request, f"{_set_enabled(queryset, True)} enabled.", messages.SUCCESS)
-
-    @admin.action(description="Disable selected models")
-    def disable(self, request: HttpRequest, queryset: QuerySet[Model]) -> None:
-        self.message_user(request, f"{_set_enabled(queryset, False)} disabled.", messages.SUCCESS)
-
 
 @admin.register(Route)
-class RouteAdmin(admin.ModelAdmin):
+class RouteAdmin(EnableActions, admin.ModelAdmin):
     list_display = ("model", "provider", "upstream_model", "priority", "weight", "enabled")
     list_filter = ("provider", "enabled", "model__kind")
     search_fields = ("model__slug", "provider__slug", "upstream_model")
     list_editable = ("priority", "weight", "enabled")
     list_select_related = ("model", "provider")
-    actions = ["enable", "disable"]
-
-    @admin.action(description="Enable selected routes")
-    def enable(self, request: HttpRequest, queryset: QuerySet[Route]) -> None:
-        self.message_user(request, f"{_set_enabled(queryset, True)} enabled.", messages.SUCCESS)
-
-    @admin.action(description="Disable selected routes")
-    def disable(self, request: HttpRequest, queryset: QuerySet[Route]) -> None:
-        self.message_user(request, f"{_set_enabled(queryset, False)} disabled.", messages.SUCCESS)
 
 
 @admin.register(Price)

@@ -10,23 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
 
 from catalog.models import Model, Price, Provider, Route
+from reapi.money import usd_to_micros as usd
 
-MICROS_PER_USD = 1_000_000_000
 DEMO_PRICES_FROM = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-def usd(amount: str) -> int:
-    """Exact micro-credits for a dollar amount written as a string."""
-    micros = Decimal(amount) * MICROS_PER_USD
-    if micros != micros.to_integral_value():
-        raise ValueError(f"{amount} USD is not a whole number of micro-credits")
-    return int(micros)
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,6 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
-MICROS_PER_CREDIT = 1_000_000
-
 
 class Provider(models.Model):
     class Kind(models.TextChoices):

@@ -24,6 +24,7 @@ from gateway import limits, tokens
 from gateway.errors import ApiError
 from gateway.models import UsageRecord
 from gateway.schemas import ChatRequest
+from reapi.money import credits_text
 
 logger = logging.getLogger(__name__)
 
@@ -125,7 +126,7 @@ def admit_chat(raw_key: str | None, chat: ChatRequest, *, request_id: str) -> Ad
         raise ApiError(
             402,
             "Insufficient credits: this request may cost up to "
-            f"{_credits(amount)} credits (the prompt plus "
+            f"{credits_text(amount, grouping=True)} credits (the prompt plus "
             f"{output_tokens} output tokens). Add credits, or lower max_tokens.",
             type="insufficient_quota",
             code="insufficient_credits",
@@ -153,11 +154,6 @@ def _account_id(user_id: int) -> int:
         account_id = CreditAccount.objects.get_or_create(user_id=user_id)[0].pk
     _account_ids[user_id] = account_id
     return account_id
-
-
-def _credits(micros: int) -> str:
-    whole, frac = divmod(micros, 1_000_000)
-    return f"{whole:,}" + (("." + f"{frac:06d}".rstrip("0")) if frac else "")
 
 
 @dataclass

@@ -33,6 +33,8 @@ logger = logging.getLogger(__name__)
 RETRYABLE_STATUSES = {401, 403, 404, 408, 409, 425, 429}
 CLIENT_STATUSES_PASSED_THROUGH = {400, 413, 415, 422}
 MAX_ERROR_BODY = 64 * 1024
+# What a broken upstream looks like once it has answered 200.
+UPSTREAM_FAILURES = (aiohttp.ClientError, TimeoutError, UpstreamProtocolError)
 
 
 def ordered_routes(routes: tuple[RouteInfo, ...]) -> list[RouteInfo]:
@@ -125,6 +127,39 @@ def _classify(status: int) -> str:
     return "client"
 
 
+async def _send(
+    route: RouteInfo, chat: ChatRequest, attempts: Attempts, *, stream: bool
+) -> tuple[ChatAdapter, aiohttp.ClientResponse] | None:
+    """Send the request to one route. Returns the adapter and a 200 response, or None after
+    recording a retryable failure; raises UpstreamRejected for a non-retryable answer."""
+    adapter = chat_adapter(route.provider_kind)
+    if adapter is None:
+        attempts.failed(route, "no adapter")
+        return None
+    request = adapter.chat_request(route, chat)
+    try:
+        response = await http.session().post(
+            request.url,
+            data=request.body,
+            headers=request.headers,
+            timeout=_timeout(route, stream=stream),
+            allow_redirects=False,
+        )
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        attempts.failed(route, type(exc).__name__)
+        return None
+    if response.status == 200:
+        return adapter, response
+    try:
+        if _classify(response.status) == "client":
+            message = await _error_message(adapter, response)
+            raise UpstreamRejected(route, response.status, message, attempts)
+        attempts.failed(route, f"http {response.status}")
+        return None
+    finally:
+        response.close()
+
+
 @dataclass
 class Completed:
     route: RouteInfo
@@ -136,40 +171,22 @@ class Completed:
 async def complete(chat: ChatRequest, routes: tuple[RouteInfo, ...]) -> Completed:
     """A non-stream completion with failover."""
     attempts = Attempts()
-    session = http.session()
     for route in ordered_routes(routes):
-        adapter = chat_adapter(route.provider_kind)
-        if adapter is None:
-            attempts.failed(route, "no adapter")
-            continue
-        request = adapter.chat_request(route, chat)
         started = time.monotonic()
+        sent = await _send(route, chat, attempts, stream=False)
+        if sent is None:
+            continue
+        adapter, response = sent
         try:
-            async with session.post(
-                request.url,
-                data=request.body,
-                headers=request.headers,
-                timeout=_timeout(route, stream=False),
-                allow_redirects=False,
-            ) as response:
-                if response.status != 200:
-                    kind = _classify(response.status)
-                    if kind == "client":
-                        message = await _error_message(adapter, response)
-                        raise UpstreamRejected(route, response.status, message, attempts)
-                    attempts.failed(route, f"http {response.status}")
-                    continue
-                raw = await response.read()
-            ttfb_ms = int((time.monotonic() - started) * 1000)
-            try:
-                result = adapter.chat_result(json.loads(raw), chat)
-            except (ValueError, UpstreamProtocolError):
-                attempts.failed(route, "unreadable response")
-                continue
-            return Completed(route=route, result=result, attempts=attempts, ttfb_ms=ttfb_ms)
-        except (aiohttp.ClientError, TimeoutError) as exc:
+            raw = await response.read()
+            result = adapter.chat_result(json.loads(raw), chat)
+        except (*UPSTREAM_FAILURES, ValueError) as exc:
             attempts.failed(route, type(exc).__name__)
             continue
+        finally:
+            response.release()
+        ttfb_ms = int((time.monotonic() - started) * 1000)
+        return Completed(route=route, result=result, attempts=attempts, ttfb_ms=ttfb_ms)
     raise AllRoutesFailed(attempts)
 
 
@@ -192,36 +209,15 @@ class OpenStream:
 async def open_stream(chat: ChatRequest, routes: tuple[RouteInfo, ...]) -> OpenStream:
     """Start a stream with failover until the first event has arrived."""
     attempts = Attempts()
-    session = http.session()
     for route in ordered_routes(routes):
-        adapter = chat_adapter(route.provider_kind)
-        if adapter is None:
-            attempts.failed(route, "no adapter")
-            continue
-        request = adapter.chat_request(route, chat)
         started = time.monotonic()
-        response: aiohttp.ClientResponse | None = None
+        sent = await _send(route, chat, attempts, stream=True)
+        if sent is None:
+            continue
+        adapter, response = sent
         try:
-            response = await session.post(
-                request.url,
-                data=request.body,
-                headers=request.headers,
-                timeout=_timeout(route, stream=True),
-                allow_redirects=False,
-            )
-            if response.status != 200:
-                kind = _classify(response.status)
-                if kind == "client":
-                    message = await _error_message(adapter, response)
-                    response.close()
-                    raise UpstreamRejected(route, response.status, message, attempts)
-                attempts.failed(route, f"http {response.status}")
-                response.close()
-                continue
             events = adapter.chat_events(response, chat)
             first = await anext(events)
-            ttfb_ms = int((time.monotonic() - started) * 1000)
-            return OpenStream(route, first, events, response, attempts, ttfb_ms)
         except (
             aiohttp.ClientError,
             TimeoutError,
@@ -229,11 +225,11 @@ async def open_stream(chat: ChatRequest, routes: tuple[RouteInfo, ...]) -> OpenS
             StopAsyncIteration,
         ) as exc:
             attempts.failed(route, type(exc).__name__)
-            if response is not None:
-                response.close()
+            response.close()
             continue
         except asyncio.CancelledError:
-            if response is not None:
-                response.close()
+            response.close()
             raise
+        ttfb_ms = int((time.monotonic() - started) * 1000)
+        return OpenStream(route, first, events, response, attempts, ttfb_ms)
     raise AllRoutesFailed(attempts)

@@ -7,6 +7,7 @@ from django.db.models import Count, Sum
 from accounts.keys import AuthenticatedKey
 from billing.models import CreditAccount, Hold
 from catalog import selectors as catalog
+from reapi.money import credits_text
 
 
 def models_for(key: AuthenticatedKey) -> dict[str, object]:
@@ -32,12 +33,7 @@ def credits_for(key: AuthenticatedKey) -> dict[str, object]:
     return {
         "object": "credits",
         "balance_micros": balance,
-        "balance_credits": _text(balance),
+        "balance_credits": credits_text(balance),
         "held_micros": held["total"] or 0,
         "open_holds": held["count"],
     }
-
-
-def _text(micros: int) -> str:
-    whole, frac = divmod(micros, 1_000_000)
-    return f"{whole}" + (("." + f"{frac:06d}".rstrip("0")) if frac else "")

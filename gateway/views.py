@@ -26,6 +26,7 @@ from gateway.models import UsageRecord
 from gateway.providers.base import UpstreamProtocolError
 from gateway.providers.openai import usage_from_openai
 from gateway.schemas import parse_chat, parse_json_body, too_large
+from reapi.money import credits_text
 
 logger = logging.getLogger(__name__)
 
@@ -47,11 +48,6 @@ def _json(payload: Any, *, status: int = 200) -> HttpResponse:
     return HttpResponse(
         json.dumps(payload, separators=(",", ":")), status=status, content_type="application/json"
     )
-
-
-def credits_text(micros: int) -> str:
-    whole, frac = divmod(micros, 1_000_000)
-    return f"{whole}" + (("." + f"{frac:06d}".rstrip("0")) if frac else "")
 
 
 def _read_body(request: HttpRequest) -> bytes:
@@ -137,23 +133,29 @@ def _headers(response: HttpResponse, admission: adm.Admission, provider: str) ->
         response["x-reapi-provider"] = provider
 
 
+async def _failed_before_first_byte(
+    admission: adm.Admission, failure: router.AllRoutesFailed | router.UpstreamRejected
+) -> HttpResponse:
+    """Release the hold of a request no upstream answered, and tell the client why."""
+    if isinstance(failure, router.AllRoutesFailed):
+        outcome = adm.Outcome(Status.UPSTREAM_ERROR, 502, failovers=failure.attempts.failovers)
+    else:
+        outcome = adm.Outcome(
+            Status.CLIENT_ERROR,
+            failure.status,
+            provider_slug=failure.route.provider_slug,
+            failovers=failure.attempts.failovers,
+        )
+    await _finish(admission, outcome)
+    return openai_error_response(failure.as_api_error(), request_id=admission.request_id)
+
+
 async def _chat_once(admission: adm.Admission) -> HttpResponse:
     chat = admission.chat
     try:
         done = await router.complete(chat, admission.model.routes)
-    except router.AllRoutesFailed as failed:
-        outcome = adm.Outcome(Status.UPSTREAM_ERROR, 502, failovers=failed.attempts.failovers)
-        await _finish(admission, outcome)
-        return openai_error_response(failed.as_api_error(), request_id=admission.request_id)
-    except router.UpstreamRejected as rejected:
-        outcome = adm.Outcome(
-            Status.CLIENT_ERROR,
-            rejected.status,
-            provider_slug=rejected.route.provider_slug,
-            failovers=rejected.attempts.failovers,
-        )
-        await _finish(admission, outcome)
-        return openai_error_response(rejected.as_api_error(), request_id=admission.request_id)
+    except (router.AllRoutesFailed, router.UpstreamRejected) as failure:
+        return await _failed_before_first_byte(admission, failure)
     except asyncio.CancelledError:
         # The client hung up before anything was delivered: nothing is charged.
         await _finish(admission, adm.Outcome(Status.ABORTED, 499))
@@ -217,19 +219,8 @@ async def _chat_stream(admission: adm.Admission) -> HttpResponse:
     chat = admission.chat
     try:
         opened = await router.open_stream(chat, admission.model.routes)
-    except router.AllRoutesFailed as failed:
-        outcome = adm.Outcome(Status.UPSTREAM_ERROR, 502, failovers=failed.attempts.failovers)
-        await _finish(admission, outcome)
-        return openai_error_response(failed.as_api_error(), request_id=admission.request_id)
-    except router.UpstreamRejected as rejected:
-        outcome = adm.Outcome(
-            Status.CLIENT_ERROR,
-            rejected.status,
-            provider_slug=rejected.route.provider_slug,
-            failovers=rejected.attempts.failovers,
-        )
-        await _finish(admission, outcome)
-        return openai_error_response(rejected.as_api_error(), request_id=admission.request_id)
+    except (router.AllRoutesFailed, router.UpstreamRejected) as failure:
+        return await _failed_before_first_byte(admission, failure)
     except asyncio.CancelledError:
         await _finish(admission, adm.Outcome(Status.ABORTED, 499))
         raise

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from django import template
 
-register = template.Library()
+from reapi.money import credits_text
 
-MICROS_PER_CREDIT = 1_000_000
+register = template.Library()
 
 
 @register.filter(name="credits")
@@ -14,13 +14,7 @@ def credits(micros: int | None, signed: bool = False) -> str:
     """Format micro-credits as credits: whole credits with separators, up to 6 decimals."""
     if micros is None:
         return "—"
-    micros = int(micros)
-    sign = "-" if micros < 0 else ("+" if signed and micros > 0 else "")
-    whole, frac = divmod(abs(micros), MICROS_PER_CREDIT)
-    text = f"{whole:,}"
-    if frac:
-        text += "." + f"{frac:06d}".rstrip("0")
-    return sign + text
+    return credits_text(int(micros), signed=signed, grouping=True)
 
 
 @register.filter(name="usd")

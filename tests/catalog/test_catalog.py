@@ -8,9 +8,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from catalog import selectors
-from catalog.demo import MODELS, load_demo_catalog, usd
+from catalog.demo import MODELS, load_demo_catalog
 from catalog.models import Model, Price, Provider, Route
 from catalog.pricing import TokenUsage, token_cost_micros, token_hold_micros
+from reapi.money import usd_to_micros as usd
 
 pytestmark = pytest.mark.django_db
 

@@ -20,9 +20,9 @@ from accounts.models import User
 from billing import ledger
 from billing.models import CreditAccount, Hold
 from catalog import selectors
-from catalog.demo import usd
 from catalog.models import Model, Price, Provider, Route
 from gateway import admission
+from reapi.money import usd_to_micros as usd
 from simulator.testing import SimulatorProcess, free_port, start_simulator
 
 CREDIT = 1_000_000
