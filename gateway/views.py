@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import aiohttp
@@ -78,34 +78,31 @@ async def _finish(admission: adm.Admission, outcome: adm.Outcome) -> int:
     return await asyncio.shield(task)
 
 
-@csrf_exempt
-async def models(request: HttpRequest) -> HttpResponse:
+async def _keyed_get(request: HttpRequest, selector: Callable[[Any], Any]) -> HttpResponse:
+    """A GET answered from the database for the key's owner: auth and read in one hop."""
     request_id = adm.new_request_id()
+    raw_key = raw_key_from(request)
     try:
         if request.method != "GET":
             raise _method_not_allowed("GET")
-        key = await sync_to_async(adm.authenticate, thread_sensitive=False)(raw_key_from(request))
-        payload = await sync_to_async(selectors.models_for, thread_sensitive=False)(key)
+        payload = await sync_to_async(
+            lambda: selector(adm.authenticate(raw_key)), thread_sensitive=False
+        )()
     except ApiError as error:
         return openai_error_response(error, request_id=request_id)
     response = _json(payload)
     response["x-request-id"] = request_id
     return response
+
+
+@csrf_exempt
+async def models(request: HttpRequest) -> HttpResponse:
+    return await _keyed_get(request, selectors.models_for)
 
 
 @csrf_exempt
 async def credits(request: HttpRequest) -> HttpResponse:
-    request_id = adm.new_request_id()
-    try:
-        if request.method != "GET":
-            raise _method_not_allowed("GET")
-        key = await sync_to_async(adm.authenticate, thread_sensitive=False)(raw_key_from(request))
-        payload = await sync_to_async(selectors.credits_for, thread_sensitive=False)(key)
-    except ApiError as error:
-        return openai_error_response(error, request_id=request_id)
-    response = _json(payload)
-    response["x-request-id"] = request_id
-    return response
+    return await _keyed_get(request, selectors.credits_for)
 
 
 @csrf_exempt
