@@ -221,3 +221,18 @@ def test_a_keys_requests_per_minute_limit_answers_429_with_retry_after(gateway):
     assert gateway.balance() == before
     # Other keys of the same account are not affected.
     gateway.client().chat.completions.create(model="sim-chat", messages=HELLO)
+
+
+def test_a_model_without_an_enabled_route_answers_503_and_holds_nothing(gateway):
+    from catalog import selectors
+    from catalog.models import Route
+
+    Route.objects.filter(model=gateway.model).update(enabled=False)
+    selectors.invalidate()
+    before = gateway.balance()
+    with pytest.raises(openai.InternalServerError) as unavailable:
+        gateway.client().chat.completions.create(model="sim-chat", messages=HELLO)
+    assert unavailable.value.status_code == 503
+    assert unavailable.value.code == "no_route_available"
+    assert gateway.balance() == before
+    assert not UsageRecord.objects.exists()
