@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q, Sum
 from django.utils import timezone
 
@@ -85,13 +85,9 @@ def _post(
     created_by: User | None = None,
 ) -> LedgerEntry:
     """Apply a signed amount and write its entry. Caller holds a transaction."""
-    accounts = CreditAccount.objects.filter(pk=account_id)
-    if amount_micros < 0:
-        accounts = accounts.filter(balance_micros__gte=-amount_micros)
-    if accounts.update(balance_micros=F("balance_micros") + amount_micros) != 1:
+    balance = _move_balance(account_id, amount_micros)
+    if balance is None:
         raise InsufficientCredits(account_id, needed_micros=-amount_micros)
-    # We hold the row lock from the UPDATE, so this read is exactly our result.
-    balance = CreditAccount.objects.values_list("balance_micros", flat=True).get(pk=account_id)
     return LedgerEntry.objects.create(
         account_id=account_id,
         kind=kind,
@@ -103,6 +99,25 @@ def _post(
         hold=hold,
         created_by=created_by,
     )
+
+
+_MOVE_SQL = (
+    "UPDATE {table} SET balance_micros = balance_micros + %s, updated_at = %s "
+    "WHERE id = %s AND balance_micros + %s >= 0 RETURNING balance_micros"
+)
+
+
+def _move_balance(account_id: int, amount_micros: int) -> int | None:
+    """One conditional UPDATE … RETURNING (PostgreSQL and SQLite ≥ 3.35 alike): the new
+    balance, or None when the debit would take the account below zero."""
+    table = connection.ops.quote_name(CreditAccount._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _MOVE_SQL.format(table=table),
+            [amount_micros, timezone.now(), account_id, amount_micros],
+        )
+        row = cursor.fetchone()
+    return None if row is None else row[0]
 
 
 def _post_once(account_id: int, *, amount_micros: int, kind: str, idempotency_key: str, **kw):
@@ -214,9 +229,8 @@ def reserve(
     """
     if type(amount_micros) is not int or amount_micros <= 0:
         raise ValueError("amount_micros must be a positive integer")
-    earlier = Hold.objects.filter(request_id=request_id).first()
-    if earlier is not None:
-        return earlier
+    # No look-up first: request ids are new on the hot path, and a replay is caught by the
+    # unique constraint below.
     now = timezone.now()
     try:
         with transaction.atomic():
@@ -276,50 +290,62 @@ def settle(hold: Hold, *, charged_micros: int) -> Hold:
         raise ChargeExceedsHold(
             f"Cannot charge {charged_micros} micro-credits against a hold of {hold.amount_micros}."
         )
-    with transaction.atomic():
+    now = timezone.now()
+    # No savepoint: the claim either moves the hold or changes nothing, so a refusal is
+    # raised after the block and never spoils a caller's transaction.
+    with transaction.atomic(savepoint=False):
         claimed = Hold.objects.filter(pk=hold.pk, state=Hold.State.OPEN).update(
-            state=Hold.State.SETTLED, charged_micros=charged_micros, closed_at=timezone.now()
+            state=Hold.State.SETTLED, charged_micros=charged_micros, closed_at=now
         )
-        if claimed != 1:
-            current = Hold.objects.get(pk=hold.pk)
-            if current.state == Hold.State.SETTLED and current.charged_micros == charged_micros:
-                return current
-            raise HoldNotOpen(f"Hold {hold.request_id} is already {current.state}.")
-        returned = hold.amount_micros - charged_micros
-        _post(
-            hold.account_id,
-            amount_micros=returned,
-            kind=Kind.SETTLE,
-            idempotency_key=f"settle:{hold.request_id}",
-            reference=hold.request_id,
-            memo=f"charged {charged_micros}",
-            hold=hold,
-        )
-        _return_to_key(hold, returned)
-    return Hold.objects.get(pk=hold.pk)
+        if claimed == 1:
+            _settle_claimed(hold, charged_micros)
+    if claimed != 1:
+        current = Hold.objects.get(pk=hold.pk)
+        if current.state == Hold.State.SETTLED and current.charged_micros == charged_micros:
+            return current
+        raise HoldNotOpen(f"Hold {hold.request_id} is already {current.state}.")
+    hold.state, hold.charged_micros, hold.closed_at = Hold.State.SETTLED, charged_micros, now
+    return hold
+
+
+def _settle_claimed(hold: Hold, charged_micros: int) -> None:
+    returned = hold.amount_micros - charged_micros
+    _post(
+        hold.account_id,
+        amount_micros=returned,
+        kind=Kind.SETTLE,
+        idempotency_key=f"settle:{hold.request_id}",
+        reference=hold.request_id,
+        memo=f"charged {charged_micros}",
+        hold=hold,
+    )
+    _return_to_key(hold, returned)
 
 
 def release(hold: Hold) -> Hold:
     """Return the whole hold (the request failed). Idempotent; a settled hold stays settled."""
-    with transaction.atomic():
+    now = timezone.now()
+    with transaction.atomic(savepoint=False):
         claimed = Hold.objects.filter(pk=hold.pk, state=Hold.State.OPEN).update(
-            state=Hold.State.RELEASED, closed_at=timezone.now()
+            state=Hold.State.RELEASED, closed_at=now
         )
-        if claimed != 1:
-            current = Hold.objects.get(pk=hold.pk)
-            if current.state == Hold.State.RELEASED:
-                return current
-            raise HoldNotOpen(f"Hold {hold.request_id} is already {current.state}.")
-        _post(
-            hold.account_id,
-            amount_micros=hold.amount_micros,
-            kind=Kind.RELEASE,
-            idempotency_key=f"release:{hold.request_id}",
-            reference=hold.request_id,
-            hold=hold,
-        )
-        _return_to_key(hold, hold.amount_micros)
-    return Hold.objects.get(pk=hold.pk)
+        if claimed == 1:
+            _post(
+                hold.account_id,
+                amount_micros=hold.amount_micros,
+                kind=Kind.RELEASE,
+                idempotency_key=f"release:{hold.request_id}",
+                reference=hold.request_id,
+                hold=hold,
+            )
+            _return_to_key(hold, hold.amount_micros)
+    if claimed != 1:
+        current = Hold.objects.get(pk=hold.pk)
+        if current.state == Hold.State.RELEASED:
+            return current
+        raise HoldNotOpen(f"Hold {hold.request_id} is already {current.state}.")
+    hold.state, hold.closed_at = Hold.State.RELEASED, now
+    return hold
 
 
 def entries_total(account: CreditAccount) -> int:

@@ -9,7 +9,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
-from django.db import close_old_connections, transaction
+from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
 from accounts import keys
@@ -27,6 +27,19 @@ from gateway.schemas import ChatRequest
 from reapi.money import credits_text
 
 logger = logging.getLogger(__name__)
+
+
+def _connection_ready() -> None:
+    """Drop this thread's database connection if it broke or outlived DB_CONN_MAX_AGE.
+
+    Django's close_old_connections() would also schedule a health-check query for every
+    request; we only pay for it when an error has actually occurred."""
+    if connection.connection is None:
+        return
+    if connection.errors_occurred or (
+        connection.close_at is not None and time.monotonic() >= connection.close_at
+    ):
+        close_old_connections()
 
 
 def new_request_id() -> str:
@@ -82,7 +95,7 @@ class Admission:
 
 def admit_chat(raw_key: str | None, chat: ChatRequest, *, request_id: str) -> Admission:
     """Steps 1–4: a key, a model this key may use, a price, and a hold for the worst case."""
-    close_old_connections()
+    _connection_ready()
     key = authenticate(raw_key)
     model = resolve_model(key, chat.model, kind="chat")
     limits.check_key_rpm(key)
@@ -182,7 +195,7 @@ def finish(admission: Admission, outcome: Outcome) -> int:
 
     Returns the micro-credits charged. Safe to call twice: the ledger is keyed by request id
     and the usage row is unique per request."""
-    close_old_connections()
+    _connection_ready()
     charged = charge_for(admission, outcome)
     usage = outcome.usage or TokenUsage(0, 0)
     with transaction.atomic():
@@ -190,28 +203,28 @@ def finish(admission: Admission, outcome: Outcome) -> int:
             ledger.release(admission.hold)
         else:
             ledger.settle(admission.hold, charged_micros=charged)
-        UsageRecord.objects.get_or_create(
+        # One INSERT; a second finish() of the same request adds nothing (unique id).
+        record = UsageRecord(
             request_id=admission.request_id,
-            defaults={
-                "user_id": admission.key.owner_id,
-                "api_key_id": admission.key.id,
-                "endpoint": "chat.completions",
-                "model_slug": admission.model.slug,
-                "provider_slug": outcome.provider_slug,
-                "status": outcome.status,
-                "http_status": outcome.http_status,
-                "stream": admission.chat.stream,
-                "input_tokens": usage.input_tokens,
-                "cached_input_tokens": usage.cached_input_tokens,
-                "output_tokens": usage.output_tokens,
-                "estimated": outcome.estimated,
-                "held_micros": admission.hold.amount_micros,
-                "charged_micros": charged,
-                "failovers": outcome.failovers,
-                "latency_ms": int((time.monotonic() - admission.started) * 1000),
-                "ttfb_ms": outcome.ttfb_ms,
-            },
+            user_id=admission.key.owner_id,
+            api_key_id=admission.key.id,
+            endpoint="chat.completions",
+            model_slug=admission.model.slug,
+            provider_slug=outcome.provider_slug,
+            status=outcome.status,
+            http_status=outcome.http_status,
+            stream=admission.chat.stream,
+            input_tokens=usage.input_tokens,
+            cached_input_tokens=usage.cached_input_tokens,
+            output_tokens=usage.output_tokens,
+            estimated=outcome.estimated,
+            held_micros=admission.hold.amount_micros,
+            charged_micros=charged,
+            failovers=outcome.failovers,
+            latency_ms=int((time.monotonic() - admission.started) * 1000),
+            ttfb_ms=outcome.ttfb_ms,
         )
+        UsageRecord.objects.bulk_create([record], ignore_conflicts=True)
     logger.info(
         "request finished",
         extra={
