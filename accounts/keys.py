@@ -1,9 +1,10 @@
 """API keys: creation, rotation, revocation and authentication.
 
 The raw secret exists only in the return value of `create` / `rotate`; the database keeps its
-SHA-256 and a short prefix. Lookups are cached for settings.API_KEY_CACHE_S seconds; revoking
-deletes the cache entry, so with a shared cache (Redis) revocation is immediate everywhere, and
-with the in-process cache other processes see it within that window.
+SHA-256 and a short prefix. Lookups are cached in each process for settings.API_KEY_CACHE_S
+seconds (5 by default): a revocation, rotation, suspension or account closure takes effect at
+once in the process that made it and within that many seconds everywhere else. The cache is
+per process on purpose: a shared-cache round trip cost more than the rest of authentication.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
@@ -72,8 +72,41 @@ def _new_secret() -> str:
     return KEY_PREFIX + secrets.token_urlsafe(32)
 
 
+class _LocalCache:
+    """A small time-bounded dict: hashed secret → AuthenticatedKey or a failure code."""
+
+    MAX_ENTRIES = 50_000
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[float, object]] = {}
+
+    def get(self, name: str) -> object | None:
+        entry = self._entries.get(name)
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
+
+    def set(self, name: str, value: object, ttl_s: float) -> None:
+        if len(self._entries) >= self.MAX_ENTRIES:
+            self._entries.clear()  # simplest bound; a refill costs one query per key
+        self._entries[name] = (time.monotonic() + ttl_s, value)
+
+    def delete(self, name: str) -> None:
+        self._entries.pop(name, None)
+
+    def delete_many(self, names: list[str]) -> None:
+        for name in names:
+            self._entries.pop(name, None)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+cache = _LocalCache()
+
+
 def _cache_key(hashed: str) -> str:
-    return f"apikey:{hashed}"
+    return hashed
 
 
 def create(

@@ -1,19 +1,160 @@
-"""A lean ASGI handler for /v1: the same URLconf and views, without the page middleware.
+"""The /v1 API as a small ASGI application mounted beside Django (reapi/asgi.py).
 
-Sessions, CSRF, messages, allauth and WhiteNoise do nothing for an API call, and WhiteNoise
-is synchronous, which would cost every request a hop through a thread. /v1 views are
-csrf_exempt and authenticate by API key, so they are correct under either handler."""
+Django's request machinery costs about a millisecond per request on this path (a thread per
+request for its sync signal handlers, middleware, URL resolving, HttpResponse); an API call
+needs none of it. The handlers in gateway/views.py use the same models, ledger and rules as
+everything else; only the HTTP plumbing is ours: read the body (with a size cap), route by
+method and path, send the response or stream, and cancel the handler if the client goes
+away, which is how a disconnect reaches the stream relay and the upstream request."""
 
 from __future__ import annotations
 
-from django.core.handlers.asgi import ASGIHandler
-from django.core.handlers.exception import convert_exception_to_response
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+JSON = b"application/json"
 
 
-class GatewayASGIHandler(ASGIHandler):
-    def load_middleware(self, is_async: bool = False) -> None:
-        self._view_middleware = []
-        self._template_response_middleware = []
-        self._exception_middleware = []
-        get_response = self._get_response_async if is_async else self._get_response
-        self._middleware_chain = convert_exception_to_response(get_response)
+@dataclass
+class ApiRequest:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes = b""
+
+
+@dataclass
+class Response:
+    status: int
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+    content_type: bytes = JSON
+
+
+@dataclass
+class StreamResponse:
+    status: int
+    chunks: AsyncIterator[bytes]
+    headers: dict[str, str] = field(default_factory=dict)
+    content_type: bytes = b"text/event-stream; charset=utf-8"
+
+
+Handler = Callable[[ApiRequest], Awaitable[Response | StreamResponse]]
+
+
+def json_response(payload: Any, *, status: int = 200, headers: dict[str, str] | None = None):
+    body = json.dumps(payload, separators=(",", ":")).encode()
+    return Response(status, body, headers or {})
+
+
+def _error(status: int, message: str, code: str, *, type_: str = "invalid_request_error"):
+    payload = {"error": {"message": message, "type": type_, "param": None, "code": code}}
+    return json_response(payload, status=status)
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class ClientGone(Exception):
+    pass
+
+
+async def _read_body(receive: Callable[[], Awaitable[dict]], limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+async def _send_response(send, response: Response | StreamResponse) -> None:
+    headers = [(b"content-type", response.content_type)]
+    headers += [(k.encode(), v.encode()) for k, v in response.headers.items()]
+    if isinstance(response, Response):
+        headers.append((b"content-length", str(len(response.body)).encode()))
+        await send({"type": "http.response.start", "status": response.status, "headers": headers})
+        await send({"type": "http.response.body", "body": response.body})
+        return
+    await send({"type": "http.response.start", "status": response.status, "headers": headers})
+    async for chunk in response.chunks:
+        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    await send({"type": "http.response.body", "body": b""})
+
+
+class GatewayApp:
+    def __init__(self, routes: dict[str, dict[str, Handler]]) -> None:
+        self.routes = routes
+        self.max_body = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+
+    async def __call__(self, scope: dict, receive, send) -> None:
+        method, path = scope["method"], scope["path"]
+        methods = self.routes.get(path.rstrip("/") or path)
+        if methods is None:
+            await _send_response(send, _error(404, f"Invalid URL ({method} {path})", "unknown_url"))
+            return
+        handler = methods.get(method)
+        if handler is None:
+            allowed = ", ".join(methods)
+            response = _error(405, f"Use {allowed} on {path}.", "method_not_allowed")
+            response.headers["allow"] = allowed
+            await _send_response(send, response)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        try:
+            body = await _read_body(receive, self.max_body)
+        except ClientGone:
+            return
+        except BodyTooLarge:
+            mb = self.max_body // (1024 * 1024)
+            message = f"The request body is larger than {mb} MB."
+            await _send_response(send, _error(413, message, "request_too_large"))
+            return
+        request = ApiRequest(method, path, headers, body)
+        # Serve, and cancel the handler (or the stream) the moment the client disconnects.
+        serving = asyncio.ensure_future(self._serve(handler, request, send))
+        watching = asyncio.ensure_future(_wait_for_disconnect(receive))
+        done, _ = await asyncio.wait({serving, watching}, return_when=asyncio.FIRST_COMPLETED)
+        if serving in done:
+            watching.cancel()
+            serving.result()
+            return
+        serving.cancel()
+        try:
+            await serving
+        except asyncio.CancelledError:
+            pass
+
+    async def _serve(self, handler: Handler, request: ApiRequest, send) -> None:
+        try:
+            response = await handler(request)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("unhandled error in the API", extra={"path": request.path})
+            message = "The server had an error processing your request."
+            response = _error(500, message, "server_error", type_="server_error")
+        await _send_response(send, response)
+
+
+async def _wait_for_disconnect(receive) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
-from django.http import HttpResponse
-
 
 class ApiError(Exception):
     """An error for the client. `message` must never contain secrets; it may echo the
@@ -40,15 +36,13 @@ class ApiError(Exception):
         }
 
 
-def openai_error_response(error: ApiError, *, request_id: str | None = None) -> HttpResponse:
-    response = HttpResponse(
-        json.dumps(error.openai_body()), status=error.status, content_type="application/json"
-    )
-    for name, value in error.headers.items():
-        response[name] = value
+def openai_error_response(error: ApiError, *, request_id: str | None = None):
+    from gateway.asgi import json_response
+
+    headers = dict(error.headers)
     if request_id:
-        response["x-request-id"] = request_id
-    return response
+        headers["x-request-id"] = request_id
+    return json_response(error.openai_body(), status=error.status, headers=headers)
 
 
 def bad_request(message: str, *, param: str | None = None, code: str = "invalid_value") -> ApiError:

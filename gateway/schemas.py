@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.errors import ApiError, bad_request
+from gateway.errors import bad_request
 
 MAX_N = 8
 MAX_DEPTH = 64
@@ -175,12 +175,4 @@ def parse_chat(body: dict[str, Any]) -> ChatRequest:
         prompt_chars=chars,
         message_count=len(messages),
         image_count=images,
-    )
-
-
-def too_large(limit_bytes: int) -> ApiError:
-    return ApiError(
-        413,
-        f"The request body is larger than {limit_bytes // (1024 * 1024)} MB.",
-        code="request_too_large",
     )

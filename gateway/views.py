@@ -1,8 +1,10 @@
-"""The /v1 API. Async views: the event loop only waits on sockets; database work happens in
-one deliberate thread hop before dispatch (admission) and one after (finish).
+"""The /v1 API handlers, served by gateway/asgi.py. The event loop only waits on sockets;
+database work happens in one deliberate thread hop before dispatch (admission) and one after
+(finish).
 
-Plain async Django views rather than DRF APIViews: DRF's views are synchronous and would
-hold a thread for the whole life of a stream (see docs/architecture.md)."""
+Not DRF APIViews, nor Django views: DRF's views are synchronous and would hold a thread for
+the whole life of a stream, and Django's request cycle costs more than the rest of the hot
+path together (see docs/architecture.md)."""
 
 from __future__ import annotations
 
@@ -14,18 +16,16 @@ from typing import Any
 
 import aiohttp
 from asgiref.sync import sync_to_async
-from django.core.exceptions import RequestDataTooBig
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
-from django.views.decorators.csrf import csrf_exempt
 
 from catalog.pricing import TokenUsage
 from gateway import admission as adm
 from gateway import router, selectors, tokens
+from gateway.asgi import ApiRequest, Response, StreamResponse, json_response
 from gateway.errors import ApiError, openai_error_response
 from gateway.models import UsageRecord
 from gateway.providers.base import UpstreamProtocolError
 from gateway.providers.openai import usage_from_openai
-from gateway.schemas import parse_chat, parse_json_body, too_large
+from gateway.schemas import parse_chat, parse_json_body
 from reapi.money import credits_text
 
 logger = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ Status = UsageRecord.Status
 _background: set[asyncio.Task[Any]] = set()
 
 
-def raw_key_from(request: HttpRequest) -> str | None:
+def raw_key_from(request: ApiRequest) -> str | None:
     """The key from `Authorization: Bearer <key>` or `x-api-key: <key>` (both accepted)."""
     header = request.headers.get("authorization")
     if header:
@@ -42,30 +42,6 @@ def raw_key_from(request: HttpRequest) -> str | None:
         if scheme.lower() == "bearer" and value.strip():
             return value.strip()
     return request.headers.get("x-api-key") or None
-
-
-def _json(payload: Any, *, status: int = 200) -> HttpResponse:
-    return HttpResponse(
-        json.dumps(payload, separators=(",", ":")), status=status, content_type="application/json"
-    )
-
-
-def _read_body(request: HttpRequest) -> bytes:
-    try:
-        return request.body
-    except RequestDataTooBig:
-        from django.conf import settings
-
-        raise too_large(settings.DATA_UPLOAD_MAX_MEMORY_SIZE) from None
-
-
-def _method_not_allowed(allowed: str) -> ApiError:
-    return ApiError(
-        405,
-        f"Use {allowed} on this endpoint.",
-        code="method_not_allowed",
-        headers={"allow": allowed},
-    )
 
 
 async def _finish(admission: adm.Admission, outcome: adm.Outcome) -> int:
@@ -78,41 +54,32 @@ async def _finish(admission: adm.Admission, outcome: adm.Outcome) -> int:
     return await asyncio.shield(task)
 
 
-async def _keyed_get(request: HttpRequest, selector: Callable[[Any], Any]) -> HttpResponse:
+async def _keyed_get(request: ApiRequest, selector: Callable[[Any], Any]) -> Response:
     """A GET answered from the database for the key's owner: auth and read in one hop."""
     request_id = adm.new_request_id()
     raw_key = raw_key_from(request)
     try:
-        if request.method != "GET":
-            raise _method_not_allowed("GET")
         payload = await sync_to_async(
             lambda: selector(adm.authenticate(raw_key)), thread_sensitive=False
         )()
     except ApiError as error:
         return openai_error_response(error, request_id=request_id)
-    response = _json(payload)
-    response["x-request-id"] = request_id
-    return response
+    return json_response(payload, headers={"x-request-id": request_id})
 
 
-@csrf_exempt
-async def models(request: HttpRequest) -> HttpResponse:
+async def models(request: ApiRequest) -> Response:
     return await _keyed_get(request, selectors.models_for)
 
 
-@csrf_exempt
-async def credits(request: HttpRequest) -> HttpResponse:
+async def credits(request: ApiRequest) -> Response:
     return await _keyed_get(request, selectors.credits_for)
 
 
-@csrf_exempt
-async def chat_completions(request: HttpRequest) -> HttpResponse:
+async def chat_completions(request: ApiRequest) -> Response | StreamResponse:
     request_id = adm.new_request_id()
     try:
-        if request.method != "POST":
-            raise _method_not_allowed("POST")
         raw_key = raw_key_from(request)
-        chat = parse_chat(parse_json_body(_read_body(request)))
+        chat = parse_chat(parse_json_body(request.body))
         admission = await sync_to_async(adm.admit_chat, thread_sensitive=False)(
             raw_key, chat, request_id=request_id
         )
@@ -123,16 +90,16 @@ async def chat_completions(request: HttpRequest) -> HttpResponse:
     return await _chat_once(admission)
 
 
-def _headers(response: HttpResponse, admission: adm.Admission, provider: str) -> None:
-    response["x-request-id"] = admission.request_id
-    response["x-reapi-model"] = admission.model.slug
+def _headers(admission: adm.Admission, provider: str) -> dict[str, str]:
+    headers = {"x-request-id": admission.request_id, "x-reapi-model": admission.model.slug}
     if provider:
-        response["x-reapi-provider"] = provider
+        headers["x-reapi-provider"] = provider
+    return headers
 
 
 async def _failed_before_first_byte(
     admission: adm.Admission, failure: router.AllRoutesFailed | router.UpstreamRejected
-) -> HttpResponse:
+) -> Response:
     """Release the hold of a request no upstream answered, and tell the client why."""
     if isinstance(failure, router.AllRoutesFailed):
         outcome = adm.Outcome(Status.UPSTREAM_ERROR, 502, failovers=failure.attempts.failovers)
@@ -147,7 +114,7 @@ async def _failed_before_first_byte(
     return openai_error_response(failure.as_api_error(), request_id=admission.request_id)
 
 
-async def _chat_once(admission: adm.Admission) -> HttpResponse:
+async def _chat_once(admission: adm.Admission) -> Response:
     chat = admission.chat
     try:
         done = await router.complete(chat, admission.model.routes)
@@ -177,10 +144,9 @@ async def _chat_once(admission: adm.Admission) -> HttpResponse:
     body = done.result.body
     if isinstance(body.get("usage"), dict):
         body["usage"]["credits_charged"] = credits_text(charged)
-    response = _json(body)
-    _headers(response, admission, done.route.provider_slug)
-    response["x-reapi-credits-charged"] = credits_text(charged)
-    return response
+    headers = _headers(admission, done.route.provider_slug)
+    headers["x-reapi-credits-charged"] = credits_text(charged)
+    return json_response(body, headers=headers)
 
 
 def _content_chars(body: dict[str, Any]) -> int:
@@ -212,7 +178,7 @@ def _sse(payload: dict[str, Any]) -> bytes:
     return b"data: " + json.dumps(payload, separators=(",", ":")).encode() + b"\n\n"
 
 
-async def _chat_stream(admission: adm.Admission) -> HttpResponse:
+async def _chat_stream(admission: adm.Admission) -> Response | StreamResponse:
     chat = admission.chat
     try:
         opened = await router.open_stream(chat, admission.model.routes)
@@ -221,13 +187,10 @@ async def _chat_stream(admission: adm.Admission) -> HttpResponse:
     except asyncio.CancelledError:
         await _finish(admission, adm.Outcome(Status.ABORTED, 499))
         raise
-    response = StreamingHttpResponse(
-        _relay(admission, opened), content_type="text/event-stream; charset=utf-8"
-    )
-    response["cache-control"] = "no-cache"
-    response["x-accel-buffering"] = "no"
-    _headers(response, admission, opened.route.provider_slug)
-    return response
+    headers = _headers(admission, opened.route.provider_slug)
+    headers["cache-control"] = "no-cache"
+    headers["x-accel-buffering"] = "no"
+    return StreamResponse(200, _relay(admission, opened), headers)
 
 
 async def _relay(admission: adm.Admission, opened: router.OpenStream) -> AsyncIterator[bytes]:
@@ -329,3 +292,10 @@ def _usage_dict(usage: TokenUsage) -> dict[str, Any]:
         "total_tokens": usage.input_tokens + usage.output_tokens,
         "prompt_tokens_details": {"cached_tokens": usage.cached_input_tokens},
     }
+
+
+ROUTES = {
+    "/v1/models": {"GET": models},
+    "/v1/credits": {"GET": credits},
+    "/v1/chat/completions": {"POST": chat_completions},
+}

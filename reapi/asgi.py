@@ -10,9 +10,10 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "reapi.settings")
 
 pages = get_asgi_application()  # sets Django up; must come before the gateway import
 
-from gateway.asgi import GatewayASGIHandler  # noqa: E402
+from gateway.asgi import GatewayApp  # noqa: E402
+from gateway.views import ROUTES  # noqa: E402
 
-api = GatewayASGIHandler()
+api = GatewayApp(ROUTES)
 
 
 async def lifespan(receive, send) -> None:

@@ -8,7 +8,6 @@ admin.site.site_title = "reAPI staff"
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("", include("gateway.urls")),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("", include("accounts.urls")),

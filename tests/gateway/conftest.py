@@ -98,6 +98,7 @@ class Gateway:
 
 def reset_process_state() -> None:
     cache.clear()
+    keys.cache.clear()
     selectors.invalidate()
     admission._account_ids.clear()
     keys._last_touch.clear()

@@ -236,3 +236,14 @@ def test_a_model_without_an_enabled_route_answers_503_and_holds_nothing(gateway)
     assert unavailable.value.code == "no_route_available"
     assert gateway.balance() == before
     assert not UsageRecord.objects.exists()
+
+
+def test_unknown_urls_and_wrong_methods_answer_in_openai_shape(gateway):
+    headers = {"authorization": f"Bearer {gateway.raw_key}"}
+    response = requests.post(gateway.url + "/v1/nothing-here", headers=headers, timeout=5)
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "unknown_url"
+    response = requests.get(gateway.url + "/v1/chat/completions", headers=headers, timeout=5)
+    assert response.status_code == 405
+    assert response.headers["allow"] == "POST"
+    assert response.json()["error"]["code"] == "method_not_allowed"
