@@ -13,7 +13,7 @@ the Stripe object id), which must be unique across the whole ledger.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
@@ -21,6 +21,7 @@ from django.db.models import F, Q, Sum
 from django.utils import timezone
 
 from accounts.models import ApiKey, User
+from billing import pg
 from billing.models import CreditAccount, Hold, LedgerEntry
 
 Kind = LedgerEntry.Kind
@@ -232,6 +233,10 @@ def reserve(
     # No look-up first: request ids are new on the hot path, and a replay is caught by the
     # unique constraint below.
     now = timezone.now()
+    expires_at = now + timedelta(seconds=ttl_s or settings.HOLD_TTL_S)
+    if connection.vendor == "postgresql":
+        return _reserve_pg(account, amount_micros, request_id, api_key_id, model_slug, now,
+                           expires_at)  # fmt: skip
     try:
         with transaction.atomic():
             hold = Hold.objects.create(
@@ -241,7 +246,7 @@ def reserve(
                 api_key_id=api_key_id,
                 model_slug=model_slug,
                 created_at=now,
-                expires_at=now + timedelta(seconds=ttl_s or settings.HOLD_TTL_S),
+                expires_at=expires_at,
             )
             _post(
                 account.pk,
@@ -271,6 +276,74 @@ def reserve(
         return earlier
 
 
+def _reserve_pg(
+    account: CreditAccount,
+    amount_micros: int,
+    request_id: str,
+    api_key_id: int | None,
+    model_slug: str,
+    now: datetime,
+    expires_at: datetime,
+) -> Hold:
+    """`reserve` as one PostgreSQL statement (billing/pg.py); same outcomes as the ORM path."""
+    args = {
+        "account_id": account.pk,
+        "amount_micros": amount_micros,
+        "request_id": request_id,
+        "api_key_id": api_key_id,
+        "model_slug": model_slug,
+        "now": now,
+        "expires_at": expires_at,
+    }
+    for attempt in range(3):
+        try:
+            # Inside a caller's transaction, a savepoint keeps a duplicate id from spoiling
+            # it; on its own, the statement is atomic and needs no BEGIN/COMMIT round trips.
+            if connection.in_atomic_block:
+                with transaction.atomic():
+                    hold_id, spent = pg.reserve(**args)
+            else:
+                hold_id, spent = pg.reserve(**args)
+        except IntegrityError:
+            earlier = Hold.objects.filter(request_id=request_id).first()
+            if earlier is None:
+                raise
+            return earlier
+        if hold_id is not None:
+            break
+        # Refused: say why from the latest state. If neither reason holds any more, the
+        # refusal came from a snapshot a concurrent request has since changed: try again.
+        if api_key_id is not None and not _key_has_room(api_key_id, amount_micros):
+            raise SpendCapReached(api_key_id)
+        balance = CreditAccount.objects.values_list("balance_micros", flat=True).get(pk=account.pk)
+        if balance < amount_micros or attempt == 2:
+            raise InsufficientCredits(account.pk, needed_micros=amount_micros)
+    hold = Hold(
+        pk=hold_id,
+        account_id=account.pk,
+        request_id=request_id,
+        amount_micros=amount_micros,
+        api_key_id=api_key_id,
+        model_slug=model_slug,
+        created_at=now,
+        expires_at=expires_at,
+    )
+    if api_key_id is not None and not spent:
+        # A concurrent request on the same key filled its cap between our check and our
+        # update: give the hold back (through the ledger) and refuse, as the ORM path does.
+        # The key's counter never moved, so the release must not move it back.
+        _release(hold, return_to_key=False)
+        raise SpendCapReached(api_key_id)
+    return hold
+
+
+def _key_has_room(api_key_id: int, amount_micros: int) -> bool:
+    key = ApiKey.objects.filter(pk=api_key_id).values("spend_cap_micros", "spent_micros").first()
+    if key is None or key["spend_cap_micros"] is None:
+        return True
+    return key["spent_micros"] + amount_micros <= key["spend_cap_micros"]
+
+
 def _return_to_key(hold: Hold, amount_micros: int) -> None:
     if hold.api_key_id is not None and amount_micros > 0:
         ApiKey.objects.filter(pk=hold.api_key_id).update(
@@ -291,14 +364,17 @@ def settle(hold: Hold, *, charged_micros: int) -> Hold:
             f"Cannot charge {charged_micros} micro-credits against a hold of {hold.amount_micros}."
         )
     now = timezone.now()
-    # No savepoint: the claim either moves the hold or changes nothing, so a refusal is
-    # raised after the block and never spoils a caller's transaction.
-    with transaction.atomic(savepoint=False):
-        claimed = Hold.objects.filter(pk=hold.pk, state=Hold.State.OPEN).update(
-            state=Hold.State.SETTLED, charged_micros=charged_micros, closed_at=now
-        )
-        if claimed == 1:
-            _settle_claimed(hold, charged_micros)
+    if connection.vendor == "postgresql":
+        claimed = 1 if pg.settle(hold=hold, charged_micros=charged_micros, now=now) else 0
+    else:
+        # No savepoint: the claim either moves the hold or changes nothing, so a refusal is
+        # raised after the block and never spoils a caller's transaction.
+        with transaction.atomic(savepoint=False):
+            claimed = Hold.objects.filter(pk=hold.pk, state=Hold.State.OPEN).update(
+                state=Hold.State.SETTLED, charged_micros=charged_micros, closed_at=now
+            )
+            if claimed == 1:
+                _settle_claimed(hold, charged_micros)
     if claimed != 1:
         current = Hold.objects.get(pk=hold.pk)
         if current.state == Hold.State.SETTLED and current.charged_micros == charged_micros:
@@ -324,6 +400,10 @@ def _settle_claimed(hold: Hold, charged_micros: int) -> None:
 
 def release(hold: Hold) -> Hold:
     """Return the whole hold (the request failed). Idempotent; a settled hold stays settled."""
+    return _release(hold, return_to_key=True)
+
+
+def _release(hold: Hold, *, return_to_key: bool) -> Hold:
     now = timezone.now()
     with transaction.atomic(savepoint=False):
         claimed = Hold.objects.filter(pk=hold.pk, state=Hold.State.OPEN).update(
@@ -338,7 +418,8 @@ def release(hold: Hold) -> Hold:
                 reference=hold.request_id,
                 hold=hold,
             )
-            _return_to_key(hold, hold.amount_micros)
+            if return_to_key:
+                _return_to_key(hold, hold.amount_micros)
     if claimed != 1:
         current = Hold.objects.get(pk=hold.pk)
         if current.state == Hold.State.RELEASED:

@@ -73,3 +73,27 @@ def test_the_same_grant_replayed_concurrently_lands_once(alice):
     account.refresh_from_db()
     assert account.balance_micros == 7 * CREDIT
     assert ledger.entries_total(account) == account.balance_micros
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_reservations_on_a_capped_key_stop_exactly_at_the_cap(alice):
+    from accounts import keys
+
+    account = funded(alice, 100)
+    key, _ = keys.create(alice, name="capped", spend_cap_micros=5 * CREDIT)
+
+    def reserve_one(i: int) -> Hold:
+        return ledger.reserve(
+            account, amount_micros=CREDIT, request_id=f"cap-{i}", api_key_id=key.pk
+        )
+
+    results = run_in_threads(20, reserve_one)
+    won = [r for r in results if isinstance(r, Hold)]
+    capped = [r for r in results if isinstance(r, ledger.SpendCapReached)]
+    assert (len(won), len(capped)) == (5, 15), results
+    key.refresh_from_db()
+    assert key.spent_micros == 5 * CREDIT
+    account.refresh_from_db()
+    assert account.balance_micros == 95 * CREDIT
+    assert ledger.entries_total(account) == account.balance_micros
+    assert Hold.objects.filter(state=Hold.State.OPEN).count() == 5

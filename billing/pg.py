@@ -1,0 +1,137 @@
+"""Single-statement PostgreSQL versions of the two ledger moves on the request path.
+
+`ledger.reserve` and `ledger.settle` are each one data-modifying CTE here, so a request
+pays two round trips to the database instead of a dozen. They do exactly what the ORM code
+in billing/ledger.py does (which SQLite uses, and which stays the reference), and the same
+tests run against both. Every sub-statement depends on the one before through its RETURNING
+rows, and a statement is atomic: either all of it happens or none of it does.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db import connection
+
+from accounts.models import ApiKey
+from billing.models import CreditAccount, Hold, LedgerEntry
+
+
+def _tables() -> dict[str, str]:
+    quote = connection.ops.quote_name
+    return {
+        "account": quote(CreditAccount._meta.db_table),
+        "hold": quote(Hold._meta.db_table),
+        "entry": quote(LedgerEntry._meta.db_table),
+        "key": quote(ApiKey._meta.db_table),
+    }
+
+
+_RESERVE = """
+WITH acct AS (
+    UPDATE {account}
+       SET balance_micros = balance_micros - %(amount)s, updated_at = %(now)s
+     WHERE id = %(account_id)s AND balance_micros >= %(amount)s
+       AND (%(key_id)s::bigint IS NULL OR EXISTS (
+            SELECT 1 FROM {key} k WHERE k.id = %(key_id)s
+               AND (k.spend_cap_micros IS NULL
+                    OR k.spent_micros + %(amount)s <= k.spend_cap_micros)))
+ RETURNING balance_micros
+), held AS (
+    INSERT INTO {hold} (account_id, request_id, amount_micros, charged_micros, state,
+                        api_key_id, model_slug, created_at, expires_at)
+    SELECT %(account_id)s, %(request_id)s, %(amount)s, 0, 'open',
+           %(key_id)s, %(model)s, %(now)s, %(expires)s
+      FROM acct
+ RETURNING id
+), entry AS (
+    INSERT INTO {entry} (account_id, kind, amount_micros, balance_after_micros,
+                         idempotency_key, reference, memo, hold_id, created_at)
+    SELECT %(account_id)s, 'hold', -%(amount)s, acct.balance_micros,
+           %(entry_key)s, %(request_id)s, %(model)s, held.id, %(now)s
+      FROM acct, held
+ RETURNING id
+), spent AS (
+    UPDATE {key}
+       SET spent_micros = spent_micros + %(amount)s
+     WHERE id = %(key_id)s AND EXISTS (SELECT 1 FROM held)
+       AND (spend_cap_micros IS NULL OR spent_micros + %(amount)s <= spend_cap_micros)
+ RETURNING id
+)
+SELECT (SELECT id FROM held), (SELECT count(*) FROM entry), (SELECT count(*) FROM spent)
+"""
+
+
+def reserve(
+    *,
+    account_id: int,
+    amount_micros: int,
+    request_id: str,
+    api_key_id: int | None,
+    model_slug: str,
+    now: datetime,
+    expires_at: datetime,
+) -> tuple[int | None, bool]:
+    """Debit and hold in one statement. Returns (hold id or None, whether the key's spend
+    counter moved). A duplicate request id raises IntegrityError and changes nothing."""
+    params = {
+        "account_id": account_id,
+        "amount": amount_micros,
+        "request_id": request_id,
+        "key_id": api_key_id,
+        "model": model_slug,
+        "now": now,
+        "expires": expires_at,
+        "entry_key": f"hold:{request_id}",
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_RESERVE.format(**_tables()), params)
+        hold_id, _, spent = cursor.fetchone()
+    return hold_id, bool(spent)
+
+
+_SETTLE = """
+WITH claim AS (
+    UPDATE {hold}
+       SET state = 'settled', charged_micros = %(charged)s, closed_at = %(now)s
+     WHERE id = %(hold_id)s AND state = 'open'
+ RETURNING id, account_id, api_key_id, amount_micros - %(charged)s AS returned
+), acct AS (
+    UPDATE {account} a
+       SET balance_micros = a.balance_micros + claim.returned, updated_at = %(now)s
+      FROM claim
+     WHERE a.id = claim.account_id
+ RETURNING a.balance_micros
+), entry AS (
+    INSERT INTO {entry} (account_id, kind, amount_micros, balance_after_micros,
+                         idempotency_key, reference, memo, hold_id, created_at)
+    SELECT claim.account_id, 'settle', claim.returned, acct.balance_micros,
+           %(entry_key)s, %(request_id)s, %(memo)s, claim.id, %(now)s
+      FROM claim, acct
+ RETURNING id
+), spent AS (
+    UPDATE {key} k
+       SET spent_micros = k.spent_micros - claim.returned
+      FROM claim
+     WHERE k.id = claim.api_key_id AND claim.returned > 0
+ RETURNING k.id
+)
+SELECT (SELECT count(*) FROM claim), (SELECT count(*) FROM entry)
+"""
+
+
+def settle(*, hold: Hold, charged_micros: int, now: datetime) -> bool:
+    """Claim an open hold, return its unused part and write the entry, in one statement.
+    Returns False (and changes nothing) when the hold was not open."""
+    params = {
+        "hold_id": hold.pk,
+        "charged": charged_micros,
+        "now": now,
+        "entry_key": f"settle:{hold.request_id}",
+        "request_id": hold.request_id,
+        "memo": f"charged {charged_micros}",
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_SETTLE.format(**_tables()), params)
+        claimed, _ = cursor.fetchone()
+    return claimed == 1
