@@ -199,10 +199,8 @@ def finish(admission: Admission, outcome: Outcome) -> int:
     charged = charge_for(admission, outcome)
     usage = outcome.usage or TokenUsage(0, 0)
     with transaction.atomic():
-        if charged == 0 and outcome.status != UsageRecord.Status.OK:
-            ledger.release(admission.hold)
-        else:
-            ledger.settle(admission.hold, charged_micros=charged)
+        # The usage row first and the ledger last: the account row is locked by the settle,
+        # so the lock is held only until the commit right after it.
         # One INSERT; a second finish() of the same request adds nothing (unique id).
         record = UsageRecord(
             request_id=admission.request_id,
@@ -225,6 +223,10 @@ def finish(admission: Admission, outcome: Outcome) -> int:
             ttfb_ms=outcome.ttfb_ms,
         )
         UsageRecord.objects.bulk_create([record], ignore_conflicts=True)
+        if charged == 0 and outcome.status != UsageRecord.Status.OK:
+            ledger.release(admission.hold)
+        else:
+            ledger.settle(admission.hold, charged_micros=charged)
     logger.info(
         "request finished",
         extra={
