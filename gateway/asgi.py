@@ -10,12 +10,12 @@ away, which is how a disconnect reaches the stream relay and the upstream reques
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from django.conf import settings
 
 logger = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ Handler = Callable[[ApiRequest], Awaitable[Response | StreamResponse]]
 
 
 def json_response(payload: Any, *, status: int = 200, headers: dict[str, str] | None = None):
-    body = json.dumps(payload, separators=(",", ":")).encode()
+    body = orjson.dumps(payload)
     return Response(status, body, headers or {})
 
 

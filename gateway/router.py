@@ -11,7 +11,6 @@ over like any request.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
 import time
@@ -20,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+import orjson
 
 from catalog.selectors import RouteInfo
 from gateway import http
@@ -113,7 +113,7 @@ def _timeout(route: RouteInfo, *, stream: bool) -> aiohttp.ClientTimeout:
 async def _error_message(adapter: ChatAdapter, response: aiohttp.ClientResponse) -> str:
     raw = await response.content.read(MAX_ERROR_BODY)
     try:
-        message = adapter.error_message(json.loads(raw))
+        message = adapter.error_message(orjson.loads(raw))
     except ValueError:
         message = None
     return message or f"The upstream rejected the request (HTTP {response.status})."
@@ -179,7 +179,7 @@ async def complete(chat: ChatRequest, routes: tuple[RouteInfo, ...]) -> Complete
         adapter, response = sent
         try:
             raw = await response.read()
-            result = adapter.chat_result(json.loads(raw), chat)
+            result = adapter.chat_result(orjson.loads(raw), chat)
         except (*UPSTREAM_FAILURES, ValueError) as exc:
             attempts.failed(route, type(exc).__name__)
             continue

@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from gateway.errors import bad_request
 
@@ -18,7 +19,7 @@ def parse_json_body(raw: bytes) -> dict[str, Any]:
     if not raw:
         raise bad_request("The request body is empty; send a JSON object.", code="invalid_json")
     try:
-        body = json.loads(raw)
+        body = orjson.loads(raw)
     except (ValueError, RecursionError):
         raise bad_request(
             "We could not parse the JSON body of your request.", code="invalid_json"
@@ -125,7 +126,7 @@ def parse_chat(body: dict[str, Any]) -> ChatRequest:
                 param=f"{where}.content",
             )
         if message.get("tool_calls") is not None:
-            chars += len(json.dumps(message["tool_calls"]))
+            chars += len(orjson.dumps(message["tool_calls"]))
 
     stream = body.get("stream", False)
     if stream is None:
@@ -164,7 +165,7 @@ def parse_chat(body: dict[str, Any]) -> ChatRequest:
     if tools is not None:
         if not isinstance(tools, list):
             raise bad_request("'tools' must be an array.", param="tools")
-        chars += len(json.dumps(tools))
+        chars += len(orjson.dumps(tools))
     return ChatRequest(
         body=body,
         model=model,

@@ -9,12 +9,12 @@ path together (see docs/architecture.md)."""
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import aiohttp
+import orjson
 from asgiref.sync import sync_to_async
 
 from catalog.pricing import TokenUsage
@@ -175,7 +175,7 @@ def _text_chars(part: dict[str, Any]) -> int:
 
 
 def _sse(payload: dict[str, Any]) -> bytes:
-    return b"data: " + json.dumps(payload, separators=(",", ":")).encode() + b"\n\n"
+    return b"data: " + orjson.dumps(payload) + b"\n\n"
 
 
 async def _chat_stream(admission: adm.Admission) -> Response | StreamResponse:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
+import orjson
 
 from catalog.pricing import TokenUsage
 from catalog.selectors import RouteInfo
@@ -49,7 +49,7 @@ class OpenAIChatAdapter:
         return UpstreamRequest(
             url=f"{route.base_url}/chat/completions",
             headers=headers,
-            body=json.dumps(body, separators=(",", ":")).encode(),
+            body=orjson.dumps(body),
         )
 
     def chat_result(self, payload: Any, chat: ChatRequest) -> ChatResult:
@@ -65,7 +65,7 @@ class OpenAIChatAdapter:
             if data == "[DONE]":
                 return
             try:
-                event = json.loads(data)
+                event = orjson.loads(data)
             except ValueError:
                 raise UpstreamProtocolError("unreadable stream event") from None
             if not isinstance(event, dict):
