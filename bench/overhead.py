@@ -53,9 +53,8 @@ def prepare(env: dict[str, str]) -> str:
 
 def start_web(env: dict[str, str], port: int, workers: int) -> subprocess.Popen[bytes]:
     web = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "uvicorn", "reapi.asgi:application", "--host", "127.0.0.1",
-         "--port", str(port), "--workers", str(workers), "--no-access-log",
-         "--log-level", "warning"],
+        [sys.executable, "-m", "reapi.serve", "--host", "127.0.0.1",
+         "--port", str(port), "--workers", str(workers), "--log-level", "warning"],
         cwd=ROOT, env=env,
     )  # fmt: skip
     deadline = time.monotonic() + 30

@@ -27,8 +27,8 @@ def main() -> int:
             "--loglevel", "INFO", "--concurrency", "2", "--queues", "reapi",
         ],
         "web": [
-            python, "-m", "uvicorn", "reapi.asgi:application", "--host", "127.0.0.1",
-            "--port", str(PORT), "--workers", WEB_WORKERS, "--no-access-log",
+            python, "-m", "reapi.serve", "--host", "127.0.0.1",
+            "--port", str(PORT), "--workers", WEB_WORKERS,
         ],
     }  # fmt: skip
     children: dict[str, subprocess.Popen[bytes]] = {}
