@@ -6,7 +6,7 @@ PORT ?= 8000
 SIMULATOR_PORT ?= 8090
 export SIMULATOR_URL ?= http://127.0.0.1:$(SIMULATOR_PORT)
 
-.PHONY: run test lint format install install-dev clean-test-db
+.PHONY: run test lint format install install-dev clean-test-db bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,3 +46,11 @@ format: install-dev
 
 clean-test-db:
 	rm -f var/test_*.sqlite3
+
+# reAPI vs the LiteLLM proxy, same upstream, same run (bench/README.md). LiteLLM lives in its
+# own virtual environment under bench/, never in the project's requirements.
+LITELLM_VERSION ?= 1.108.7
+bench: install-dev
+	command -v wrk >/dev/null || (apt-get install -y -qq wrk || (apt-get update -qq && apt-get install -y -qq wrk))
+	test -x bench/.litellm-venv/bin/litellm || ($(PYTHON) -m venv bench/.litellm-venv && bench/.litellm-venv/bin/pip install --quiet "litellm[proxy]==$(LITELLM_VERSION)")
+	$(BIN)/python bench/compare.py $(BENCH_ARGS)
