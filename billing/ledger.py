@@ -13,6 +13,7 @@ the Stripe object id), which must be unique across the whole ledger.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -351,11 +352,19 @@ def _return_to_key(hold: Hold, amount_micros: int) -> None:
         )
 
 
-def settle(hold: Hold, *, charged_micros: int) -> Hold:
+def settle(
+    hold: Hold,
+    *,
+    charged_micros: int,
+    also: Sequence[tuple[str, dict[str, object]]] = (),
+) -> Hold:
     """Charge `charged_micros` (at most the hold) and return the rest of the hold.
 
     Settling twice with the same amount is a no-op; a different amount, or settling a
     released hold, raises HoldNotOpen. Charging more than the hold raises ChargeExceedsHold.
+    `also` are extra writes (SQL with named parameters, e.g. the request's usage row) made
+    atomically with the settle: in the same statement on PostgreSQL, the same transaction
+    elsewhere.
     """
     if type(charged_micros) is not int or charged_micros < 0:
         raise ValueError("charged_micros must be a non-negative integer")
@@ -365,11 +374,15 @@ def settle(hold: Hold, *, charged_micros: int) -> Hold:
         )
     now = timezone.now()
     if connection.vendor == "postgresql":
-        claimed = 1 if pg.settle(hold=hold, charged_micros=charged_micros, now=now) else 0
+        settled = pg.settle(hold=hold, charged_micros=charged_micros, now=now, also=also)
+        claimed = 1 if settled else 0
     else:
         # No savepoint: the claim either moves the hold or changes nothing, so a refusal is
         # raised after the block and never spoils a caller's transaction.
         with transaction.atomic(savepoint=False):
+            with connection.cursor() as cursor:
+                for sql, params in also:
+                    cursor.execute(sql, params)
             claimed = Hold.objects.filter(pk=hold.pk, state=Hold.State.OPEN).update(
                 state=Hold.State.SETTLED, charged_micros=charged_micros, closed_at=now
             )

@@ -9,6 +9,7 @@ rows, and a statement is atomic: either all of it happens or none of it does.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from django.db import connection
@@ -116,14 +117,22 @@ WITH claim AS (
      WHERE k.id = claim.api_key_id AND claim.returned > 0
  RETURNING k.id
 )
+{also}
 SELECT (SELECT count(*) FROM claim), (SELECT count(*) FROM entry)
 """
 
 
-def settle(*, hold: Hold, charged_micros: int, now: datetime) -> bool:
-    """Claim an open hold, return its unused part and write the entry, in one statement.
-    Returns False (and changes nothing) when the hold was not open."""
-    params = {
+def settle(
+    *,
+    hold: Hold,
+    charged_micros: int,
+    now: datetime,
+    also: Sequence[tuple[str, dict[str, object]]] = (),
+) -> bool:
+    """Claim an open hold, return its unused part and write the entry, in one statement,
+    with the `also` writes (each an INSERT with its own named parameters) in that same
+    statement. Returns False when the hold was not open; the ledger then changed nothing."""
+    params: dict[str, object] = {
         "hold_id": hold.pk,
         "charged": charged_micros,
         "now": now,
@@ -131,7 +140,11 @@ def settle(*, hold: Hold, charged_micros: int, now: datetime) -> bool:
         "request_id": hold.request_id,
         "memo": f"charged {charged_micros}",
     }
+    extra = ""
+    for i, (sql, more) in enumerate(also):
+        extra += f", also_{i} AS ({sql})"
+        params.update(more)
     with connection.cursor() as cursor:
-        cursor.execute(_SETTLE.format(**_tables()), params)
+        cursor.execute(_SETTLE.format(**_tables(), also=extra), params)
         claimed, _ = cursor.fetchone()
     return claimed == 1

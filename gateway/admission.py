@@ -21,6 +21,7 @@ from catalog.models import Price
 from catalog.pricing import TokenUsage, token_cost_micros, token_hold_micros
 from catalog.selectors import ModelInfo
 from gateway import limits, tokens
+from gateway import usage as usage_rows
 from gateway.errors import ApiError
 from gateway.models import UsageRecord
 from gateway.schemas import ChatRequest
@@ -198,11 +199,8 @@ def finish(admission: Admission, outcome: Outcome) -> int:
     _connection_ready()
     charged = charge_for(admission, outcome)
     usage = outcome.usage or TokenUsage(0, 0)
-    with transaction.atomic():
-        # The usage row first and the ledger last: the account row is locked by the settle,
-        # so the lock is held only until the commit right after it.
-        # One INSERT; a second finish() of the same request adds nothing (unique id).
-        record = UsageRecord(
+    record = usage_rows.insert_statement(
+        usage_rows.row(
             request_id=admission.request_id,
             user_id=admission.key.owner_id,
             api_key_id=admission.key.id,
@@ -221,12 +219,18 @@ def finish(admission: Admission, outcome: Outcome) -> int:
             failovers=outcome.failovers,
             latency_ms=int((time.monotonic() - admission.started) * 1000),
             ttfb_ms=outcome.ttfb_ms,
+            created_at=timezone.now(),
         )
-        UsageRecord.objects.bulk_create([record], ignore_conflicts=True)
-        if charged == 0 and outcome.status != UsageRecord.Status.OK:
+    )
+    if charged == 0 and outcome.status != UsageRecord.Status.OK:
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute(*record)
             ledger.release(admission.hold)
-        else:
-            ledger.settle(admission.hold, charged_micros=charged)
+    else:
+        # The usage row is written by the settle's own statement (one round trip on
+        # PostgreSQL), so the money and the record land together.
+        ledger.settle(admission.hold, charged_micros=charged, also=[record])
     logger.info(
         "request finished",
         extra={

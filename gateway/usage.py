@@ -1,0 +1,59 @@
+"""The usage row of a request, as one INSERT that ledger.settle can run in its own statement.
+
+Raw SQL on purpose: this is the hot path, and on PostgreSQL the row is written by the same
+statement that settles the hold (billing/pg.py), so both land together or not at all. The
+SQL runs unchanged on SQLite (ON CONFLICT needs SQLite ≥ 3.24)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db import connection
+
+from gateway.models import UsageRecord
+
+COLUMNS = (
+    "request_id", "user_id", "api_key_id", "endpoint", "model_slug", "provider_slug",
+    "status", "http_status", "stream", "input_tokens", "cached_input_tokens",
+    "output_tokens", "estimated", "held_micros", "charged_micros", "failovers",
+    "latency_ms", "ttfb_ms", "created_at",
+)  # fmt: skip
+
+
+def insert_statement(values: dict[str, object]) -> tuple[str, dict[str, object]]:
+    """The INSERT for one usage row; a second one for the same request id adds nothing."""
+    missing = set(COLUMNS) - set(values)
+    if missing:
+        raise ValueError(f"usage row lacks {sorted(missing)}")
+    table = connection.ops.quote_name(UsageRecord._meta.db_table)
+    names = ", ".join(COLUMNS)
+    placeholders = ", ".join(f"%(u_{c})s" for c in COLUMNS)
+    # Table and column names are our constants; every value is a bound parameter.
+    sql = f"INSERT INTO {table} ({names}) VALUES ({placeholders})"  # noqa: S608
+    sql += " ON CONFLICT (request_id) DO NOTHING"
+    return sql, {f"u_{c}": values[c] for c in COLUMNS}
+
+
+def row(
+    *,
+    request_id: str,
+    user_id: int,
+    api_key_id: int | None,
+    endpoint: str,
+    model_slug: str,
+    provider_slug: str,
+    status: str,
+    http_status: int,
+    stream: bool,
+    input_tokens: int,
+    cached_input_tokens: int,
+    output_tokens: int,
+    estimated: bool,
+    held_micros: int,
+    charged_micros: int,
+    failovers: int,
+    latency_ms: int,
+    ttfb_ms: int | None,
+    created_at: datetime,
+) -> dict[str, object]:
+    return dict(locals())
