@@ -13,6 +13,7 @@ the Stripe object id), which must be unique across the whole ledger.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
@@ -24,6 +25,8 @@ from django.utils import timezone
 from accounts.models import ApiKey, User
 from billing import pg
 from billing.models import CreditAccount, Hold, LedgerEntry
+
+logger = logging.getLogger(__name__)
 
 Kind = LedgerEntry.Kind
 CREDIT_KINDS = {Kind.GRANT, Kind.PURCHASE, Kind.SUBSCRIPTION, Kind.REFUND}
@@ -362,8 +365,9 @@ def settle(
 
     Settling twice with the same amount is a no-op; a different amount, or settling a
     released hold, raises HoldNotOpen. Charging more than the hold raises ChargeExceedsHold.
-    `also` are extra writes (SQL with named parameters, e.g. the request's usage row) made
-    atomically with the settle: in the same statement on PostgreSQL, the same transaction
+    `also` are extra writes (INSERT … SELECT with named parameters and a `{guard}` where
+    its WHERE clause goes, e.g. the request's usage row), made only if this call settles the
+    hold and atomically with it: in the same statement on PostgreSQL, the same transaction
     elsewhere.
     """
     if type(charged_micros) is not int or charged_micros < 0:
@@ -380,14 +384,14 @@ def settle(
         # No savepoint: the claim either moves the hold or changes nothing, so a refusal is
         # raised after the block and never spoils a caller's transaction.
         with transaction.atomic(savepoint=False):
-            with connection.cursor() as cursor:
-                for sql, params in also:
-                    cursor.execute(sql, params)
             claimed = Hold.objects.filter(pk=hold.pk, state=Hold.State.OPEN).update(
                 state=Hold.State.SETTLED, charged_micros=charged_micros, closed_at=now
             )
             if claimed == 1:
                 _settle_claimed(hold, charged_micros)
+                with connection.cursor() as cursor:
+                    for sql, params in also:
+                        cursor.execute(sql.replace("{guard}", "WHERE 1 = 1"), params)
     if claimed != 1:
         current = Hold.objects.get(pk=hold.pk)
         if current.state == Hold.State.SETTLED and current.charged_micros == charged_micros:
@@ -440,6 +444,25 @@ def _release(hold: Hold, *, return_to_key: bool) -> Hold:
         raise HoldNotOpen(f"Hold {hold.request_id} is already {current.state}.")
     hold.state, hold.closed_at = Hold.State.RELEASED, now
     return hold
+
+
+def release_expired(*, now: datetime | None = None, limit: int = 1000) -> int:
+    """Release every open hold past its expiry: the request that took it never finished
+    (its process crashed or hung). The customer gets the whole hold back, since we cannot
+    know what was delivered. Safe to run anywhere, any number of times, concurrently: each
+    hold is claimed by a conditional update. Returns how many holds this call released."""
+    now = now or timezone.now()
+    released = 0
+    expired = Hold.objects.filter(state=Hold.State.OPEN, expires_at__lt=now).order_by("id")
+    for hold in expired[:limit]:
+        try:
+            release(hold)
+        except HoldNotOpen:
+            continue  # settled or released meanwhile
+        released += 1
+    if released:
+        logger.warning("released expired holds", extra={"count": released})
+    return released
 
 
 def entries_total(account: CreditAccount) -> int:

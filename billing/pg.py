@@ -142,7 +142,9 @@ def settle(
     }
     extra = ""
     for i, (sql, more) in enumerate(also):
-        extra += f", also_{i} AS ({sql})"
+        # Only when this statement claimed the hold: a replay or a late settle writes nothing.
+        guarded = sql.replace("{guard}", "WHERE EXISTS (SELECT 1 FROM claim)")
+        extra += f", also_{i} AS ({guarded})"
         params.update(more)
     with connection.cursor() as cursor:
         cursor.execute(_SETTLE.format(**_tables(), also=extra), params)

@@ -222,15 +222,25 @@ def finish(admission: Admission, outcome: Outcome) -> int:
             created_at=timezone.now(),
         )
     )
-    if charged == 0 and outcome.status != UsageRecord.Status.OK:
-        with transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute(*record)
-            ledger.release(admission.hold)
-    else:
-        # The usage row is written by the settle's own statement (one round trip on
-        # PostgreSQL), so the money and the record land together.
-        ledger.settle(admission.hold, charged_micros=charged, also=[record])
+    try:
+        if charged == 0 and outcome.status != UsageRecord.Status.OK:
+            with transaction.atomic():
+                with connection.cursor() as cursor:
+                    cursor.execute(*usage_rows.standalone(record))
+                ledger.release(admission.hold)
+        else:
+            # The usage row is written by the settle's own statement (one round trip on
+            # PostgreSQL), so the money and the record land together.
+            ledger.settle(admission.hold, charged_micros=charged, also=[record])
+    except ledger.HoldNotOpen:
+        # The reconciler released this hold (the request outlived HOLD_TTL_S): the customer
+        # was refunded in full, so nothing is charged now; record the request as free.
+        logger.warning("hold already closed at finish", extra={"request_id": admission.request_id})
+        sql, params = usage_rows.standalone(record)
+        params["u_charged_micros"] = 0
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+        charged = 0
     logger.info(
         "request finished",
         extra={

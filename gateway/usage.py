@@ -21,7 +21,10 @@ COLUMNS = (
 
 
 def insert_statement(values: dict[str, object]) -> tuple[str, dict[str, object]]:
-    """The INSERT for one usage row; a second one for the same request id adds nothing."""
+    """The INSERT for one usage row; a second one for the same request id adds nothing.
+
+    Written as INSERT … SELECT … {guard} so that ledger.settle can make it conditional on
+    the settle itself; run it alone with `standalone()`."""
     missing = set(COLUMNS) - set(values)
     if missing:
         raise ValueError(f"usage row lacks {sorted(missing)}")
@@ -29,9 +32,15 @@ def insert_statement(values: dict[str, object]) -> tuple[str, dict[str, object]]
     names = ", ".join(COLUMNS)
     placeholders = ", ".join(f"%(u_{c})s" for c in COLUMNS)
     # Table and column names are our constants; every value is a bound parameter.
-    sql = f"INSERT INTO {table} ({names}) VALUES ({placeholders})"  # noqa: S608
+    sql = f"INSERT INTO {table} ({names}) SELECT {placeholders} {{guard}}"  # noqa: S608
     sql += " ON CONFLICT (request_id) DO NOTHING"
     return sql, {f"u_{c}": values[c] for c in COLUMNS}
+
+
+def standalone(statement: tuple[str, dict[str, object]]) -> tuple[str, dict[str, object]]:
+    """The statement for use on its own (SQLite needs a WHERE before ON CONFLICT here)."""
+    sql, params = statement
+    return sql.replace("{guard}", "WHERE 1 = 1"), params
 
 
 def row(

@@ -117,6 +117,10 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     for _folder in ("queue", "processed"):
         (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Every periodic task, in one place.
+CELERY_BEAT_SCHEDULE = {
+    "release-expired-holds": {"task": "billing.release_expired_holds", "schedule": 60.0},
+}
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

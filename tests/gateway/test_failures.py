@@ -242,3 +242,33 @@ def test_credits_reports_balance_and_open_holds(gateway):
     assert payload["balance_micros"] == gateway.balance()
     assert payload["balance_credits"] == "100"
     assert payload["open_holds"] == 0
+
+
+def test_a_request_that_outlives_its_hold_is_refunded_by_the_reconciler_and_charged_nothing(
+    gateway, settings
+):
+    from billing import ledger
+
+    settings.HOLD_TTL_S = 1
+    gateway.sim.set_fault("a", latency_ms=1800)
+    before = gateway.balance()
+    results: list[object] = []
+    worker = threading.Thread(
+        target=lambda: results.append(
+            gateway.client().chat.completions.with_raw_response.create(
+                model="sim-chat", messages=HELLO
+            )
+        )
+    )
+    worker.start()
+    time.sleep(1.3)
+    assert ledger.release_expired() == 1  # the request is still waiting on the upstream
+    assert gateway.balance() == before
+    worker.join(timeout=10)
+    raw = results[0]
+    assert raw.parse().choices[0].message.content
+    assert raw.headers["x-reapi-credits-charged"] == "0"
+    record = UsageRecord.objects.get()
+    assert (record.status, record.charged_micros) == ("ok", 0)
+    assert gateway.balance() == before
+    gateway.assert_books_closed()

@@ -1,0 +1,12 @@
+"""Periodic money housekeeping (scheduled in settings.CELERY_BEAT_SCHEDULE)."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from billing import ledger
+
+
+@shared_task(name="billing.release_expired_holds", ignore_result=True)
+def release_expired_holds() -> int:
+    return ledger.release_expired()
