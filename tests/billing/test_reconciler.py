@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db
 def test_expired_open_holds_are_released_and_nothing_else_is_touched(alice):
     account = funded(alice, 10)
     stale = ledger.reserve(account, amount_micros=2 * CREDIT, request_id="stale", ttl_s=1)
-    fresh = ledger.reserve(account, amount_micros=CREDIT, request_id="fresh")
+    ledger.reserve(account, amount_micros=CREDIT, request_id="fresh")
     done = ledger.reserve(account, amount_micros=CREDIT, request_id="done", ttl_s=1)
     ledger.settle(done, charged_micros=CREDIT // 2)
     later = timezone.now() + timedelta(seconds=5)
