@@ -7,7 +7,9 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
@@ -24,7 +26,7 @@ from gateway import limits, tokens
 from gateway import usage as usage_rows
 from gateway.errors import ApiError
 from gateway.models import UsageRecord
-from gateway.schemas import ChatRequest
+from gateway.schemas import ChatRequest, EmbeddingsRequest
 from reapi.money import credits_text
 
 logger = logging.getLogger(__name__)
@@ -90,42 +92,42 @@ class Admission:
     model: ModelInfo
     price: Price
     hold: Hold
-    chat: ChatRequest
+    request: Any  # the parsed request: ChatRequest, EmbeddingsRequest, ...
+    endpoint: str
+    stream: bool
     started: float = field(default_factory=time.monotonic)
 
 
-def admit_chat(raw_key: str | None, chat: ChatRequest, *, request_id: str) -> Admission:
-    """Steps 1–4: a key, a model this key may use, a price, and a hold for the worst case."""
+def _admit(
+    raw_key: str | None,
+    *,
+    slug: str,
+    kind: str,
+    request_id: str,
+    endpoint: str,
+    request: object,
+    stream: bool,
+    worst_case: Callable[[ModelInfo, Price], tuple[int, str]],
+) -> Admission:
+    """Steps 1–4 for any endpoint: a key, a model of the right kind this key may use, its
+    price in force, and a hold for `worst_case(model, price)` → (micro-credits, what it
+    covers, for the 402 message)."""
     _connection_ready()
     key = authenticate(raw_key)
-    model = resolve_model(key, chat.model, kind="chat")
+    model = resolve_model(key, slug, kind=kind)
     limits.check_key_rpm(key)
     price = model.price_at(timezone.now())
     if price is None:
-        raise ApiError(503, f"The model '{chat.model}' has no price yet.", type="api_error",
+        raise ApiError(503, f"The model '{slug}' has no price yet.", type="api_error",
                        code="model_not_priced")  # fmt: skip
     if not model.routes:
         raise ApiError(
             503,
-            f"The model '{chat.model}' is temporarily unavailable.",
+            f"The model '{slug}' is temporarily unavailable.",
             type="api_error",
             code="no_route_available",
         )
-    cap = model.max_output_tokens or tokens.DEFAULT_MAX_OUTPUT_TOKENS
-    if chat.max_output_tokens is not None and chat.max_output_tokens > cap:
-        raise ApiError(
-            400,
-            f"max_tokens is too large: {chat.max_output_tokens}. This model supports at most "
-            f"{cap} completion tokens.",
-            param="max_tokens",
-            code="invalid_value",
-        )
-    output_tokens = (chat.max_output_tokens or cap) * chat.n
-    amount = token_hold_micros(
-        price,
-        input_tokens=tokens.prompt_tokens_upper_bound(chat),
-        max_output_tokens=output_tokens,
-    )
+    amount, covers = worst_case(model, price)
     amount = max(amount, 1)
     account = CreditAccount(pk=_account_id(key.owner_id))
     try:
@@ -140,8 +142,8 @@ def admit_chat(raw_key: str | None, chat: ChatRequest, *, request_id: str) -> Ad
         raise ApiError(
             402,
             "Insufficient credits: this request may cost up to "
-            f"{credits_text(amount, grouping=True)} credits (the prompt plus "
-            f"{output_tokens} output tokens). Add credits, or lower max_tokens.",
+            f"{credits_text(amount, grouping=True)} credits ({covers}). Add credits"
+            + (", or lower max_tokens." if kind == "chat" else "."),
             type="insufficient_quota",
             code="insufficient_credits",
         ) from None
@@ -152,7 +154,67 @@ def admit_chat(raw_key: str | None, chat: ChatRequest, *, request_id: str) -> Ad
             type="insufficient_quota",
             code="key_spend_cap_reached",
         ) from None
-    return Admission(request_id=request_id, key=key, model=model, price=price, hold=hold, chat=chat)
+    return Admission(
+        request_id=request_id,
+        key=key,
+        model=model,
+        price=price,
+        hold=hold,
+        request=request,
+        endpoint=endpoint,
+        stream=stream,
+    )
+
+
+def admit_chat(raw_key: str | None, chat: ChatRequest, *, request_id: str) -> Admission:
+    def worst_case(model: ModelInfo, price: Price) -> tuple[int, str]:
+        cap = model.max_output_tokens or tokens.DEFAULT_MAX_OUTPUT_TOKENS
+        if chat.max_output_tokens is not None and chat.max_output_tokens > cap:
+            raise ApiError(
+                400,
+                f"max_tokens is too large: {chat.max_output_tokens}. This model supports at "
+                f"most {cap} completion tokens.",
+                param="max_tokens",
+                code="invalid_value",
+            )
+        output_tokens = (chat.max_output_tokens or cap) * chat.n
+        amount = token_hold_micros(
+            price,
+            input_tokens=tokens.prompt_tokens_upper_bound(chat),
+            max_output_tokens=output_tokens,
+        )
+        return amount, f"the prompt plus {output_tokens} output tokens"
+
+    return _admit(
+        raw_key,
+        slug=chat.model,
+        kind="chat",
+        request_id=request_id,
+        endpoint="chat.completions",
+        request=chat,
+        stream=chat.stream,
+        worst_case=worst_case,
+    )
+
+
+def admit_embeddings(
+    raw_key: str | None, embeddings: EmbeddingsRequest, *, request_id: str
+) -> Admission:
+    def worst_case(model: ModelInfo, price: Price) -> tuple[int, str]:
+        input_tokens = tokens.embedding_tokens_upper_bound(embeddings)
+        amount = token_hold_micros(price, input_tokens=input_tokens, max_output_tokens=0)
+        return amount, f"up to {input_tokens} input tokens"
+
+    return _admit(
+        raw_key,
+        slug=embeddings.model,
+        kind="embedding",
+        request_id=request_id,
+        endpoint="embeddings",
+        request=embeddings,
+        stream=False,
+        worst_case=worst_case,
+    )
 
 
 _account_ids: dict[int, int] = {}
@@ -204,12 +266,12 @@ def finish(admission: Admission, outcome: Outcome) -> int:
             request_id=admission.request_id,
             user_id=admission.key.owner_id,
             api_key_id=admission.key.id,
-            endpoint="chat.completions",
+            endpoint=admission.endpoint,
             model_slug=admission.model.slug,
             provider_slug=outcome.provider_slug,
             status=outcome.status,
             http_status=outcome.http_status,
-            stream=admission.chat.stream,
+            stream=admission.stream,
             input_tokens=usage.input_tokens,
             cached_input_tokens=usage.cached_input_tokens,
             output_tokens=usage.output_tokens,

@@ -14,7 +14,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,9 +24,9 @@ import orjson
 from catalog.selectors import RouteInfo
 from gateway import http
 from gateway.errors import ApiError
-from gateway.providers import chat_adapter
-from gateway.providers.base import ChatAdapter, ChatResult, UpstreamProtocolError
-from gateway.schemas import ChatRequest
+from gateway.providers import adapter_for
+from gateway.providers.base import Adapter, ChatResult, UpstreamProtocolError, UpstreamRequest
+from gateway.schemas import ChatRequest, EmbeddingsRequest
 
 logger = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ def _timeout(route: RouteInfo, *, stream: bool) -> aiohttp.ClientTimeout:
     )
 
 
-async def _error_message(adapter: ChatAdapter, response: aiohttp.ClientResponse) -> str:
+async def _error_message(adapter: Adapter, response: aiohttp.ClientResponse) -> str:
     raw = await response.content.read(MAX_ERROR_BODY)
     try:
         message = adapter.error_message(orjson.loads(raw))
@@ -127,16 +127,42 @@ def _classify(status: int) -> str:
     return "client"
 
 
+@dataclass(frozen=True)
+class Operation:
+    """What to ask every route: how an adapter builds the request and reads the answer."""
+
+    build: Callable[[Adapter, RouteInfo], UpstreamRequest]
+    parse: Callable[[Adapter, Any], ChatResult]
+
+
+def chat_operation(chat: ChatRequest) -> Operation:
+    return Operation(
+        build=lambda adapter, route: adapter.chat_request(route, chat),
+        parse=lambda adapter, payload: adapter.chat_result(payload, chat),
+    )
+
+
+def embeddings_operation(request: EmbeddingsRequest) -> Operation:
+    return Operation(
+        build=lambda adapter, route: adapter.embeddings_request(route, request),
+        parse=lambda adapter, payload: adapter.embeddings_result(payload, request),
+    )
+
+
 async def _send(
-    route: RouteInfo, chat: ChatRequest, attempts: Attempts, *, stream: bool
-) -> tuple[ChatAdapter, aiohttp.ClientResponse] | None:
+    route: RouteInfo, operation: Operation, attempts: Attempts, *, stream: bool
+) -> tuple[Adapter, aiohttp.ClientResponse] | None:
     """Send the request to one route. Returns the adapter and a 200 response, or None after
     recording a retryable failure; raises UpstreamRejected for a non-retryable answer."""
-    adapter = chat_adapter(route.provider_kind)
+    adapter = adapter_for(route.provider_kind)
     if adapter is None:
         attempts.failed(route, "no adapter")
         return None
-    request = adapter.chat_request(route, chat)
+    try:
+        request = operation.build(adapter, route)
+    except NotImplementedError:
+        attempts.failed(route, "not supported by this provider")
+        return None
     try:
         response = await http.session().post(
             request.url,
@@ -168,18 +194,18 @@ class Completed:
     ttfb_ms: int
 
 
-async def complete(chat: ChatRequest, routes: tuple[RouteInfo, ...]) -> Completed:
-    """A non-stream completion with failover."""
+async def complete(operation: Operation, routes: tuple[RouteInfo, ...]) -> Completed:
+    """A non-stream answer with failover."""
     attempts = Attempts()
     for route in ordered_routes(routes):
         started = time.monotonic()
-        sent = await _send(route, chat, attempts, stream=False)
+        sent = await _send(route, operation, attempts, stream=False)
         if sent is None:
             continue
         adapter, response = sent
         try:
             raw = await response.read()
-            result = adapter.chat_result(orjson.loads(raw), chat)
+            result = operation.parse(adapter, orjson.loads(raw))
         except (*UPSTREAM_FAILURES, ValueError) as exc:
             attempts.failed(route, type(exc).__name__)
             continue
@@ -211,7 +237,7 @@ async def open_stream(chat: ChatRequest, routes: tuple[RouteInfo, ...]) -> OpenS
     attempts = Attempts()
     for route in ordered_routes(routes):
         started = time.monotonic()
-        sent = await _send(route, chat, attempts, stream=True)
+        sent = await _send(route, chat_operation(chat), attempts, stream=True)
         if sent is None:
             continue
         adapter, response = sent

@@ -177,3 +177,63 @@ def parse_chat(body: dict[str, Any]) -> ChatRequest:
         message_count=len(messages),
         image_count=images,
     )
+
+
+@dataclass(frozen=True)
+class EmbeddingsRequest:
+    body: dict[str, Any]
+    model: str
+    input_count: int
+    input_chars: int
+    input_token_ids: int
+
+
+MAX_EMBEDDING_INPUTS = 2048
+
+
+def parse_embeddings(body: dict[str, Any]) -> EmbeddingsRequest:
+    model = body.get("model")
+    if model is None:
+        raise bad_request("You must provide a model parameter.", param="model", code="missing")
+    if not isinstance(model, str) or not model or len(model) > 100:
+        raise bad_request("'model' must be a model id string.", param="model")
+    raw = body.get("input")
+    if raw is None:
+        raise bad_request("Missing required parameter: 'input'.", param="input", code="missing")
+    # A string, an array of strings, an array of token ids, or an array of such arrays.
+    if isinstance(raw, str) or (isinstance(raw, list) and raw and all(_is_int(t) for t in raw)):
+        items = [raw]
+    elif isinstance(raw, list) and raw:
+        items = raw
+    else:
+        raise bad_request("'input' must be a non-empty string or array.", param="input")
+    if len(items) > MAX_EMBEDDING_INPUTS:
+        raise bad_request(f"'input' may hold at most {MAX_EMBEDDING_INPUTS} items.", param="input")
+    chars = 0
+    token_ids = 0
+    for i, item in enumerate(items):
+        if isinstance(item, str):
+            if not item:
+                raise bad_request(f"'input[{i}]' must not be empty.", param=f"input[{i}]")
+            chars += len(item)
+        elif isinstance(item, list) and item and all(_is_int(t) and t >= 0 for t in item):
+            token_ids += len(item)
+        elif _is_int(item) and len(items) == 1:
+            token_ids += 1
+        else:
+            raise bad_request(
+                f"'input[{i}]' must be a string or an array of token ids.", param=f"input[{i}]"
+            )
+    encoding = body.get("encoding_format")
+    if encoding is not None and encoding not in {"float", "base64"}:
+        raise bad_request("'encoding_format' must be 'float' or 'base64'.", param="encoding_format")
+    dimensions = body.get("dimensions")
+    if dimensions is not None and (not _is_int(dimensions) or dimensions < 1):
+        raise bad_request("'dimensions' must be a positive integer.", param="dimensions")
+    return EmbeddingsRequest(
+        body=body,
+        model=model,
+        input_count=len(items),
+        input_chars=chars,
+        input_token_ids=token_ids,
+    )

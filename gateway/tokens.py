@@ -9,7 +9,7 @@ token, rounded up. docs/billing.md states which outcome uses which.
 
 from __future__ import annotations
 
-from gateway.schemas import ChatRequest
+from gateway.schemas import ChatRequest, EmbeddingsRequest
 
 TOKENS_PER_MESSAGE = 8
 HOLD_TOKENS_PER_IMAGE = 2_000
@@ -35,3 +35,11 @@ def prompt_tokens_estimate(chat: ChatRequest) -> int:
 
 def text_tokens_estimate(chars: int) -> int:
     return -(-chars // 4)
+
+
+def embedding_tokens_upper_bound(request: EmbeddingsRequest) -> int:
+    return request.input_chars + request.input_token_ids
+
+
+def embedding_tokens_estimate(request: EmbeddingsRequest) -> int:
+    return text_tokens_estimate(request.input_chars) + request.input_token_ids

@@ -25,7 +25,7 @@ from gateway.errors import ApiError, openai_error_response
 from gateway.models import UsageRecord
 from gateway.providers.base import UpstreamProtocolError
 from gateway.providers.openai import usage_from_openai
-from gateway.schemas import parse_chat, parse_json_body
+from gateway.schemas import parse_chat, parse_embeddings, parse_json_body
 from reapi.money import credits_text
 
 logger = logging.getLogger(__name__)
@@ -115,9 +115,9 @@ async def _failed_before_first_byte(
 
 
 async def _chat_once(admission: adm.Admission) -> Response:
-    chat = admission.chat
+    chat = admission.request
     try:
-        done = await router.complete(chat, admission.model.routes)
+        done = await router.complete(router.chat_operation(chat), admission.model.routes)
     except (router.AllRoutesFailed, router.UpstreamRejected) as failure:
         return await _failed_before_first_byte(admission, failure)
     except asyncio.CancelledError:
@@ -179,7 +179,7 @@ def _sse(payload: dict[str, Any]) -> bytes:
 
 
 async def _chat_stream(admission: adm.Admission) -> Response | StreamResponse:
-    chat = admission.chat
+    chat = admission.request
     try:
         opened = await router.open_stream(chat, admission.model.routes)
     except (router.AllRoutesFailed, router.UpstreamRejected) as failure:
@@ -199,7 +199,7 @@ async def _relay(admission: adm.Admission, opened: router.OpenStream) -> AsyncIt
     Charging (docs/billing.md): a stream that ends normally pays the upstream's usage; one the
     upstream cuts pays only the output delivered; one the client abandons pays the prompt
     estimate plus the output delivered; all capped at the hold."""
-    chat = admission.chat
+    chat = admission.request
     slug = admission.model.slug
     provider = opened.route.provider_slug
     delivered_chars = 0
@@ -294,8 +294,44 @@ def _usage_dict(usage: TokenUsage) -> dict[str, Any]:
     }
 
 
+async def embeddings(request: ApiRequest) -> Response:
+    request_id = adm.new_request_id()
+    try:
+        parsed = parse_embeddings(parse_json_body(request.body))
+        admission = await sync_to_async(adm.admit_embeddings, thread_sensitive=False)(
+            raw_key_from(request), parsed, request_id=request_id
+        )
+    except ApiError as error:
+        return openai_error_response(error, request_id=request_id)
+    try:
+        done = await router.complete(router.embeddings_operation(parsed), admission.model.routes)
+    except (router.AllRoutesFailed, router.UpstreamRejected) as failure:
+        return await _failed_before_first_byte(admission, failure)
+    except asyncio.CancelledError:
+        await _finish(admission, adm.Outcome(Status.ABORTED, 499))
+        raise
+    usage = done.result.usage
+    estimated = usage is None
+    if usage is None:
+        usage = TokenUsage(input_tokens=tokens.embedding_tokens_estimate(parsed), output_tokens=0)
+    outcome = adm.Outcome(
+        Status.OK,
+        200,
+        provider_slug=done.route.provider_slug,
+        usage=usage,
+        estimated=estimated,
+        failovers=done.attempts.failovers,
+        ttfb_ms=done.ttfb_ms,
+    )
+    charged = await _finish(admission, outcome)
+    headers = _headers(admission, done.route.provider_slug)
+    headers["x-reapi-credits-charged"] = credits_text(charged)
+    return json_response(done.result.body, headers=headers)
+
+
 ROUTES = {
     "/v1/models": {"GET": models},
     "/v1/credits": {"GET": credits},
     "/v1/chat/completions": {"POST": chat_completions},
+    "/v1/embeddings": {"POST": embeddings},
 }

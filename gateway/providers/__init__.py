@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from gateway.providers.base import ChatAdapter
-from gateway.providers.openai import OpenAIChatAdapter
+from gateway.providers.base import Adapter
+from gateway.providers.openai import OpenAIAdapter
 
-_OPENAI = OpenAIChatAdapter()
+_OPENAI = OpenAIAdapter()
 
 # Provider.kind → adapter. The simulator speaks the OpenAI-compatible protocol.
-CHAT_ADAPTERS: dict[str, ChatAdapter] = {
+ADAPTERS: dict[str, Adapter] = {
     "openai": _OPENAI,
     "simulator": _OPENAI,
 }
 
 
-def chat_adapter(kind: str) -> ChatAdapter | None:
-    return CHAT_ADAPTERS.get(kind)
+def adapter_for(kind: str) -> Adapter | None:
+    return ADAPTERS.get(kind)

@@ -10,7 +10,7 @@ import aiohttp
 
 from catalog.pricing import TokenUsage
 from catalog.selectors import RouteInfo
-from gateway.schemas import ChatRequest
+from gateway.schemas import ChatRequest, EmbeddingsRequest
 
 
 @dataclass(frozen=True)
@@ -22,7 +22,7 @@ class UpstreamRequest:
 
 @dataclass
 class ChatResult:
-    """A finished non-stream completion, already in OpenAI's response shape."""
+    """A finished non-stream answer (a completion, embeddings), already in OpenAI's shape."""
 
     body: dict[str, Any]
     usage: TokenUsage | None
@@ -32,7 +32,7 @@ class UpstreamProtocolError(Exception):
     """The upstream answered 200 with something we cannot read (retryable)."""
 
 
-class ChatAdapter(Protocol):
+class Adapter(Protocol):
     def chat_request(self, route: RouteInfo, chat: ChatRequest) -> UpstreamRequest: ...
 
     def chat_result(self, payload: Any, chat: ChatRequest) -> ChatResult:
@@ -47,4 +47,12 @@ class ChatAdapter(Protocol):
 
     def error_message(self, payload: Any) -> str | None:
         """The provider's error message from an error body, if it has one."""
+        ...
+
+    def embeddings_request(
+        self, route: RouteInfo, request: EmbeddingsRequest
+    ) -> UpstreamRequest: ...
+
+    def embeddings_result(self, payload: Any, request: EmbeddingsRequest) -> ChatResult:
+        """Turn a 200 body into OpenAI's embeddings list; raise UpstreamProtocolError."""
         ...

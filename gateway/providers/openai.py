@@ -12,7 +12,7 @@ from catalog.pricing import TokenUsage
 from catalog.selectors import RouteInfo
 from gateway.providers.base import ChatResult, UpstreamProtocolError, UpstreamRequest
 from gateway.providers.sse import iter_sse_data
-from gateway.schemas import ChatRequest
+from gateway.schemas import ChatRequest, EmbeddingsRequest
 
 
 def usage_from_openai(usage: Any) -> TokenUsage | None:
@@ -31,7 +31,7 @@ def usage_from_openai(usage: Any) -> TokenUsage | None:
     )
 
 
-class OpenAIChatAdapter:
+class OpenAIAdapter:
     def chat_request(self, route: RouteInfo, chat: ChatRequest) -> UpstreamRequest:
         body = dict(chat.body)
         body["model"] = route.upstream_model
@@ -83,3 +83,28 @@ class OpenAIChatAdapter:
             if isinstance(error, str):
                 return error
         return None
+
+    def embeddings_request(self, route: RouteInfo, request: EmbeddingsRequest) -> UpstreamRequest:
+        body = dict(request.body)
+        body["model"] = route.upstream_model
+        headers = {"content-type": "application/json", "accept": "application/json"}
+        if route.api_key:
+            headers["authorization"] = f"Bearer {route.api_key}"
+        return UpstreamRequest(
+            url=f"{route.base_url}/embeddings", headers=headers, body=orjson.dumps(body)
+        )
+
+    def embeddings_result(self, payload: Any, request: EmbeddingsRequest) -> ChatResult:
+        if not isinstance(payload, dict) or not isinstance(payload.get("data"), list):
+            raise UpstreamProtocolError("response has no data")
+        if len(payload["data"]) != request.input_count:
+            raise UpstreamProtocolError("one embedding per input expected")
+        payload["model"] = request.model
+        usage = payload.get("usage")
+        tokens = usage.get("prompt_tokens") if isinstance(usage, dict) else None
+        counted = (
+            TokenUsage(input_tokens=tokens, output_tokens=0)
+            if isinstance(tokens, int) and tokens >= 0
+            else None
+        )
+        return ChatResult(body=payload, usage=counted)
