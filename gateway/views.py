@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 import orjson
@@ -21,11 +21,12 @@ from catalog.pricing import TokenUsage
 from gateway import admission as adm
 from gateway import router, selectors, tokens
 from gateway.asgi import ApiRequest, Response, StreamResponse, json_response
+from gateway.codecs import anthropic
 from gateway.errors import ApiError, openai_error_response
 from gateway.models import UsageRecord
 from gateway.providers.base import UpstreamProtocolError
 from gateway.providers.openai import usage_from_openai
-from gateway.schemas import parse_chat, parse_embeddings, parse_json_body
+from gateway.schemas import ChatRequest, parse_chat, parse_embeddings, parse_json_body
 from reapi.money import credits_text
 
 logger = logging.getLogger(__name__)
@@ -86,19 +87,26 @@ async def chat_completions(request: ApiRequest) -> Response | StreamResponse:
     except ApiError as error:
         return openai_error_response(error, request_id=request_id)
     if chat.stream:
-        return await _chat_stream(admission)
-    return await _chat_once(admission)
+        return await _chat_stream(admission, OPENAI)
+    return await _chat_once(admission, OPENAI)
 
 
 def _headers(admission: adm.Admission, provider: str) -> dict[str, str]:
-    headers = {"x-request-id": admission.request_id, "x-reapi-model": admission.model.slug}
+    # `request-id` is what Anthropic clients read; `x-request-id` what OpenAI clients read.
+    headers = {
+        "x-request-id": admission.request_id,
+        "request-id": admission.request_id,
+        "x-reapi-model": admission.model.slug,
+    }
     if provider:
         headers["x-reapi-provider"] = provider
     return headers
 
 
 async def _failed_before_first_byte(
-    admission: adm.Admission, failure: router.AllRoutesFailed | router.UpstreamRejected
+    admission: adm.Admission,
+    failure: router.AllRoutesFailed | router.UpstreamRejected,
+    dialect: Dialect | None = None,
 ) -> Response:
     """Release the hold of a request no upstream answered, and tell the client why."""
     if isinstance(failure, router.AllRoutesFailed):
@@ -111,15 +119,15 @@ async def _failed_before_first_byte(
             failovers=failure.attempts.failovers,
         )
     await _finish(admission, outcome)
-    return openai_error_response(failure.as_api_error(), request_id=admission.request_id)
+    return (dialect or OPENAI).error(failure.as_api_error(), admission.request_id)
 
 
-async def _chat_once(admission: adm.Admission) -> Response:
+async def _chat_once(admission: adm.Admission, dialect: Dialect) -> Response:
     chat = admission.request
     try:
         done = await router.complete(router.chat_operation(chat), admission.model.routes)
     except (router.AllRoutesFailed, router.UpstreamRejected) as failure:
-        return await _failed_before_first_byte(admission, failure)
+        return await _failed_before_first_byte(admission, failure, dialect)
     except asyncio.CancelledError:
         # The client hung up before anything was delivered: nothing is charged.
         await _finish(admission, adm.Outcome(Status.ABORTED, 499))
@@ -141,9 +149,7 @@ async def _chat_once(admission: adm.Admission) -> Response:
         ttfb_ms=done.ttfb_ms,
     )
     charged = await _finish(admission, outcome)
-    body = done.result.body
-    if isinstance(body.get("usage"), dict):
-        body["usage"]["credits_charged"] = credits_text(charged)
+    body = dialect.completion(admission, done.result.body, usage, charged)
     headers = _headers(admission, done.route.provider_slug)
     headers["x-reapi-credits-charged"] = credits_text(charged)
     return json_response(body, headers=headers)
@@ -178,29 +184,31 @@ def _sse(payload: dict[str, Any]) -> bytes:
     return b"data: " + orjson.dumps(payload) + b"\n\n"
 
 
-async def _chat_stream(admission: adm.Admission) -> Response | StreamResponse:
+async def _chat_stream(admission: adm.Admission, dialect: Dialect) -> Response | StreamResponse:
     chat = admission.request
     try:
         opened = await router.open_stream(chat, admission.model.routes)
     except (router.AllRoutesFailed, router.UpstreamRejected) as failure:
-        return await _failed_before_first_byte(admission, failure)
+        return await _failed_before_first_byte(admission, failure, dialect)
     except asyncio.CancelledError:
         await _finish(admission, adm.Outcome(Status.ABORTED, 499))
         raise
     headers = _headers(admission, opened.route.provider_slug)
     headers["cache-control"] = "no-cache"
     headers["x-accel-buffering"] = "no"
-    return StreamResponse(200, _relay(admission, opened), headers)
+    writer = dialect.stream_writer(admission, opened)
+    return StreamResponse(200, _relay(admission, opened, writer), headers)
 
 
-async def _relay(admission: adm.Admission, opened: router.OpenStream) -> AsyncIterator[bytes]:
+async def _relay(
+    admission: adm.Admission, opened: router.OpenStream, writer: StreamWriter
+) -> AsyncIterator[bytes]:
     """Pass the upstream's chunks to the client, counting what was delivered, and settle.
 
     Charging (docs/billing.md): a stream that ends normally pays the upstream's usage; one the
     upstream cuts pays only the output delivered; one the client abandons pays the prompt
     estimate plus the output delivered; all capped at the hold."""
     chat = admission.request
-    slug = admission.model.slug
     provider = opened.route.provider_slug
     delivered_chars = 0
     usage: TokenUsage | None = None
@@ -215,14 +223,13 @@ async def _relay(admission: adm.Admission, opened: router.OpenStream) -> AsyncIt
                 raw_usage = event["usage"]
                 usage = usage_from_openai(raw_usage)
             else:
-                event["model"] = slug
-                if not chat.include_usage:
-                    event.pop("usage", None)
                 for choice in choices or []:
                     delta = choice.get("delta") if isinstance(choice, dict) else None
                     if isinstance(delta, dict):
                         delivered_chars += _text_chars(delta)
-                yield _sse(event)
+                out = writer.chunk(event)
+                if out:
+                    yield out
             event = await anext(opened.rest, None)
         # The upstream finished cleanly.
         estimated = usage is None
@@ -234,21 +241,7 @@ async def _relay(admission: adm.Admission, opened: router.OpenStream) -> AsyncIt
         outcome = adm.Outcome(Status.OK, 200, usage=usage, estimated=estimated, **base)
         charged = await _finish(admission, outcome)
         finished = True
-        if chat.include_usage:
-            yield _sse(
-                {
-                    "id": opened.first.get("id"),
-                    "object": "chat.completion.chunk",
-                    "created": opened.first.get("created"),
-                    "model": slug,
-                    "choices": [],
-                    "usage": {
-                        **(raw_usage if raw_usage and not estimated else _usage_dict(usage)),
-                        "credits_charged": credits_text(charged),
-                    },
-                }
-            )
-        yield b"data: [DONE]\n\n"
+        yield writer.end(usage, None if estimated else raw_usage, charged)
     except (OSError, TimeoutError, UpstreamProtocolError, aiohttp.ClientError):
         # The upstream broke after the first byte: the client pays only what it received.
         delivered = TokenUsage(0, tokens.text_tokens_estimate(delivered_chars))
@@ -256,16 +249,8 @@ async def _relay(admission: adm.Admission, opened: router.OpenStream) -> AsyncIt
             admission, adm.Outcome(Status.CUT, 502, usage=delivered, estimated=True, **base)
         )
         finished = True
-        yield _sse(
-            {
-                "error": {
-                    "message": "The upstream stream was interrupted. You were charged only "
-                    "for the output delivered.",
-                    "type": "api_error",
-                    "param": None,
-                    "code": "upstream_stream_interrupted",
-                }
-            }
+        yield writer.cut(
+            "The upstream stream was interrupted. You were charged only for the output delivered."
         )
     except (asyncio.CancelledError, GeneratorExit):
         if not finished:
@@ -329,9 +314,174 @@ async def embeddings(request: ApiRequest) -> Response:
     return json_response(done.result.body, headers=headers)
 
 
+class StreamWriter(Protocol):
+    """Formats a relayed stream in the client's protocol."""
+
+    def chunk(self, event: dict[str, Any]) -> bytes: ...
+
+    def end(self, usage: TokenUsage, raw_usage: dict[str, Any] | None, charged: int) -> bytes: ...
+
+    def cut(self, message: str) -> bytes: ...
+
+
+class OpenAIStreamWriter:
+    def __init__(self, admission: adm.Admission, opened: router.OpenStream) -> None:
+        self.slug = admission.model.slug
+        self.include_usage = admission.request.include_usage
+        self.first = opened.first
+
+    def chunk(self, event: dict[str, Any]) -> bytes:
+        event["model"] = self.slug
+        if not self.include_usage:
+            event.pop("usage", None)
+        return _sse(event)
+
+    def end(self, usage: TokenUsage, raw_usage: dict[str, Any] | None, charged: int) -> bytes:
+        out = b""
+        if self.include_usage:
+            out = _sse(
+                {
+                    "id": self.first.get("id"),
+                    "object": "chat.completion.chunk",
+                    "created": self.first.get("created"),
+                    "model": self.slug,
+                    "choices": [],
+                    "usage": {
+                        **(raw_usage or _usage_dict(usage)),
+                        "credits_charged": credits_text(charged),
+                    },
+                }
+            )
+        return out + b"data: [DONE]\n\n"
+
+    def cut(self, message: str) -> bytes:
+        return _sse(
+            {
+                "error": {
+                    "message": message,
+                    "type": "api_error",
+                    "param": None,
+                    "code": "upstream_stream_interrupted",
+                }
+            }
+        )
+
+
+class AnthropicStreamWriter:
+    def __init__(self, admission: adm.Admission, opened: router.OpenStream) -> None:
+        self.codec = anthropic.StreamWriter(
+            model=admission.model.slug,
+            request_id=admission.request_id,
+            input_tokens_estimate=tokens.prompt_tokens_estimate(admission.request),
+        )
+
+    def chunk(self, event: dict[str, Any]) -> bytes:
+        return self.codec.chunk(event)
+
+    def end(self, usage: TokenUsage, raw_usage: dict[str, Any] | None, charged: int) -> bytes:
+        return self.codec.end(usage, {"credits_charged": credits_text(charged)})
+
+    def cut(self, message: str) -> bytes:
+        return self.codec.cut(message)
+
+
+class Dialect:
+    """The client's protocol: how errors, finished answers and streams are written."""
+
+    def error(self, error: ApiError, request_id: str) -> Response:
+        return openai_error_response(error, request_id=request_id)
+
+    def completion(
+        self, admission: adm.Admission, body: dict[str, Any], usage: TokenUsage, charged: int
+    ) -> dict[str, Any]:
+        if isinstance(body.get("usage"), dict):
+            body["usage"]["credits_charged"] = credits_text(charged)
+        return body
+
+    def stream_writer(self, admission: adm.Admission, opened: router.OpenStream) -> StreamWriter:
+        return OpenAIStreamWriter(admission, opened)
+
+
+class AnthropicDialect(Dialect):
+    def error(self, error: ApiError, request_id: str) -> Response:
+        headers = {**error.headers, "request-id": request_id, "x-request-id": request_id}
+        if error.status in {402, 403}:
+            headers["x-should-retry"] = "false"  # retrying cannot fix credits or a suspension
+        return json_response(
+            anthropic.error_body(error, request_id), status=error.status, headers=headers
+        )
+
+    def completion(
+        self, admission: adm.Admission, body: dict[str, Any], usage: TokenUsage, charged: int
+    ) -> dict[str, Any]:
+        return anthropic.from_openai(
+            body,
+            model=admission.model.slug,
+            request_id=admission.request_id,
+            usage=usage,
+            extra={"credits_charged": credits_text(charged)},
+        )
+
+    def stream_writer(self, admission: adm.Admission, opened: router.OpenStream) -> StreamWriter:
+        return AnthropicStreamWriter(admission, opened)
+
+
+OPENAI = Dialect()
+ANTHROPIC = AnthropicDialect()
+
+
+def _anthropic_chat(request: ApiRequest) -> ChatRequest:
+    """Parse an Anthropic Messages body into our internal (OpenAI-shaped) chat request."""
+    if not request.headers.get("anthropic-version"):
+        raise ApiError(400, "anthropic-version: header is required.")
+    translated = anthropic.to_openai(parse_json_body(request.body))
+    return parse_chat(translated)
+
+
+async def messages(request: ApiRequest) -> Response | StreamResponse:
+    """Anthropic Messages, served by whichever upstream the model routes to."""
+    request_id = adm.new_request_id()
+    try:
+        chat = _anthropic_chat(request)
+        admission = await sync_to_async(adm.admit_chat, thread_sensitive=False)(
+            raw_key_from(request), chat, request_id=request_id
+        )
+    except ApiError as error:
+        return ANTHROPIC.error(error, request_id)
+    if chat.stream:
+        return await _chat_stream(admission, ANTHROPIC)
+    return await _chat_once(admission, ANTHROPIC)
+
+
+def _count_tokens(raw_key: str | None, chat: ChatRequest) -> dict[str, int]:
+    key = adm.authenticate(raw_key)
+    adm.resolve_model(key, chat.model, kind="chat")
+    return {"input_tokens": tokens.prompt_tokens_estimate(chat)}
+
+
+async def count_tokens(request: ApiRequest) -> Response:
+    """Anthropic's count_tokens: our estimate of the prompt (free, nothing is held)."""
+    request_id = adm.new_request_id()
+    try:
+        body = parse_json_body(request.body)
+        body.setdefault("max_tokens", 1)
+        body.pop("stream", None)
+        if not request.headers.get("anthropic-version"):
+            raise ApiError(400, "anthropic-version: header is required.")
+        chat = parse_chat(anthropic.to_openai(body))
+        payload = await sync_to_async(_count_tokens, thread_sensitive=False)(
+            raw_key_from(request), chat
+        )
+    except ApiError as error:
+        return ANTHROPIC.error(error, request_id)
+    return json_response(payload, headers={"request-id": request_id, "x-request-id": request_id})
+
+
 ROUTES = {
     "/v1/models": {"GET": models},
     "/v1/credits": {"GET": credits},
     "/v1/chat/completions": {"POST": chat_completions},
     "/v1/embeddings": {"POST": embeddings},
+    "/v1/messages": {"POST": messages},
+    "/v1/messages/count_tokens": {"POST": count_tokens},
 }
