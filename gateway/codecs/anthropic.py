@@ -182,6 +182,9 @@ def to_openai(body: dict[str, Any]) -> dict[str, Any]:
             out.extend(_user_turn(message.get("content"), where))
         elif role == "assistant":
             out.append(_assistant_turn(message.get("content"), where))
+        elif role == "system":
+            # Claude Code sometimes puts a system turn inside `messages`; keep it in place.
+            out.append({"role": "system", "content": _text_of(message.get("content"), where)})
         else:
             raise bad(f"{where}.role: Input should be 'user' or 'assistant'.")
     chat: dict[str, Any] = {"model": model, "messages": out, "max_tokens": max_tokens}

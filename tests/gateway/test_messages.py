@@ -100,7 +100,7 @@ def test_tools_are_translated_both_ways(gateway):
         ({"model": "sim-chat", "messages": HELLO}, 400, "invalid_request_error"),
         ({"model": "sim-chat", "max_tokens": 10, "messages": []}, 400, "invalid_request_error"),
         ({"model": "sim-chat", "max_tokens": 10,
-          "messages": [{"role": "system", "content": "x"}]}, 400, "invalid_request_error"),
+          "messages": [{"role": "wizard", "content": "x"}]}, 400, "invalid_request_error"),
         ({"model": "nope", "max_tokens": 10, "messages": HELLO}, 404, "not_found_error"),
     ],
 )  # fmt: skip
@@ -185,3 +185,26 @@ def test_count_tokens_estimates_the_prompt_for_free(gateway):
     assert counted.input_tokens > 0
     assert gateway.balance() == before
     assert gateway.sim.request_count("a") == 0
+
+
+def test_claude_codes_request_shape_is_accepted(gateway):
+    """What Claude Code sends: ?beta=true, anthropic-beta, thinking, a system turn inside
+    messages, Bearer auth with a newer version date."""
+    response = requests.post(
+        gateway.url + "/v1/messages?beta=true",
+        json={
+            "model": "sim-chat", "max_tokens": 64, "stream": False,
+            "system": [{"type": "text", "text": "You are Claude Code."}],
+            "thinking": {"type": "enabled", "budget_tokens": 1024},
+            "messages": [
+                {"role": "system", "content": "Extra instructions."},
+                {"role": "user", "content": [{"type": "text", "text": "List files."}]},
+            ],
+            "metadata": {"user_id": "session-1"},
+        },
+        headers={"authorization": f"Bearer {gateway.raw_key}", "anthropic-version": "2025-06-01",
+                 "anthropic-beta": "interleaved-thinking-2025-05-14"},
+        timeout=5,
+    )  # fmt: skip
+    assert response.status_code == 200, response.text
+    assert response.json()["content"][0]["type"] == "text"
