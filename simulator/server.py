@@ -16,14 +16,19 @@ from typing import Any
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
-from simulator import openai_chat, openai_common
+from simulator import anthropic_messages, openai_chat, openai_common, openai_embeddings
 from simulator.endpoint import Call, Endpoint, Settings
 from simulator.faults import DEFAULT_SCOPE, ErrorInfo, FaultSpecError, SimState, reset_connection
 
 logger = logging.getLogger("simulator")
 
 # Fallback endpoints (catch-alls) are mounted after every specific one, whatever the order here.
-PROTOCOL_MODULES: Sequence[ModuleType] = (openai_chat, openai_common)
+PROTOCOL_MODULES: Sequence[ModuleType] = (
+    openai_chat,
+    openai_embeddings,
+    anthropic_messages,
+    openai_common,
+)
 
 STATE = web.AppKey("state", SimState)
 SETTINGS = web.AppKey("settings", Settings)
