@@ -1,7 +1,7 @@
 """The aiohttp application: protocol endpoints under every scope, plus the control API.
 
-Adding a protocol (Anthropic Messages, Gemini, Ark, embeddings, images) means writing one
-module with an `ENDPOINTS` list and adding it to `PROTOCOL_MODULES`.
+Protocols: OpenAI chat completions and embeddings, Anthropic Messages. Adding one (Gemini, Ark,
+images) means writing one module with an `ENDPOINTS` list and adding it to `PROTOCOL_MODULES`.
 """
 
 from __future__ import annotations

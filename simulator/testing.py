@@ -54,7 +54,8 @@ class SimulatorProcess:
 
     def url(self, scope: str | None = None, *, suffix: str = "/v1") -> str:
         """Base URL of a scope, e.g. `http://127.0.0.1:PORT/s/route-a/v1` (what the gateway
-        stores for an OpenAI-compatible route). `suffix=""` for protocols rooted elsewhere."""
+        stores for an OpenAI-compatible route). `suffix=""` for protocols rooted elsewhere, e.g.
+        the Anthropic SDK's `base_url`, to which it appends `/v1/messages` itself."""
         if scope is None:
             return self.base_url + suffix
         return f"{self.base_url}/s/{quote(scope, safe='=,:._-')}{suffix}"
