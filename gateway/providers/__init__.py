@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from gateway.providers.anthropic import AnthropicAdapter
 from gateway.providers.base import Adapter
 from gateway.providers.openai import OpenAIAdapter
 
@@ -11,6 +12,7 @@ _OPENAI = OpenAIAdapter()
 ADAPTERS: dict[str, Adapter] = {
     "openai": _OPENAI,
     "simulator": _OPENAI,
+    "anthropic": AnthropicAdapter(),
 }
 
 
