@@ -22,6 +22,7 @@ from gateway import admission as adm
 from gateway import router, selectors, tokens
 from gateway.asgi import ApiRequest, Response, StreamResponse, json_response
 from gateway.codecs import anthropic
+from gateway.codecs import responses as responses_codec
 from gateway.errors import ApiError, openai_error_response
 from gateway.models import UsageRecord
 from gateway.providers.base import UpstreamProtocolError
@@ -426,8 +427,56 @@ class AnthropicDialect(Dialect):
         return AnthropicStreamWriter(admission, opened)
 
 
+class ResponsesStreamWriter:
+    def __init__(self, admission: adm.Admission, opened: router.OpenStream) -> None:
+        self.codec = responses_codec.StreamWriter(
+            model=admission.model.slug, request_id=admission.request_id
+        )
+
+    def chunk(self, event: dict[str, Any]) -> bytes:
+        return self.codec.chunk(event)
+
+    def end(self, usage: TokenUsage, raw_usage: dict[str, Any] | None, charged: int) -> bytes:
+        return self.codec.end(usage, {"credits_charged": credits_text(charged)})
+
+    def cut(self, message: str) -> bytes:
+        return self.codec.cut(message)
+
+
+class ResponsesDialect(Dialect):
+    def completion(
+        self, admission: adm.Admission, body: dict[str, Any], usage: TokenUsage, charged: int
+    ) -> dict[str, Any]:
+        return responses_codec.from_openai(
+            body,
+            model=admission.model.slug,
+            request_id=admission.request_id,
+            usage=usage,
+            extra={"credits_charged": credits_text(charged)},
+        )
+
+    def stream_writer(self, admission: adm.Admission, opened: router.OpenStream) -> StreamWriter:
+        return ResponsesStreamWriter(admission, opened)
+
+
 OPENAI = Dialect()
 ANTHROPIC = AnthropicDialect()
+RESPONSES = ResponsesDialect()
+
+
+async def responses(request: ApiRequest) -> Response | StreamResponse:
+    """OpenAI's Responses API (Codex CLI), served by whichever upstream the model routes to."""
+    request_id = adm.new_request_id()
+    try:
+        chat = parse_chat(responses_codec.to_openai(parse_json_body(request.body)))
+        admission = await sync_to_async(adm.admit_chat, thread_sensitive=False)(
+            raw_key_from(request), chat, request_id=request_id
+        )
+    except ApiError as error:
+        return RESPONSES.error(error, request_id)
+    if chat.stream:
+        return await _chat_stream(admission, RESPONSES)
+    return await _chat_once(admission, RESPONSES)
 
 
 def _anthropic_chat(request: ApiRequest) -> ChatRequest:
@@ -483,5 +532,6 @@ ROUTES = {
     "/v1/chat/completions": {"POST": chat_completions},
     "/v1/embeddings": {"POST": embeddings},
     "/v1/messages": {"POST": messages},
+    "/v1/responses": {"POST": responses},
     "/v1/messages/count_tokens": {"POST": count_tokens},
 }
