@@ -1,7 +1,8 @@
 """The aiohttp application: protocol endpoints under every scope, plus the control API.
 
-Protocols: OpenAI chat completions and embeddings, Anthropic Messages. Adding one (Gemini, Ark,
-images) means writing one module with an `ENDPOINTS` list and adding it to `PROTOCOL_MODULES`.
+Protocols: OpenAI chat completions and embeddings, Anthropic Messages, Gemini generateContent.
+Adding one (Ark, images) means writing one module with an `ENDPOINTS` list and adding it to
+`PROTOCOL_MODULES`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
-from simulator import anthropic_messages, openai_chat, openai_common, openai_embeddings
+from simulator import anthropic_messages, gemini, openai_chat, openai_common, openai_embeddings
 from simulator.endpoint import Call, Endpoint, Settings
 from simulator.faults import DEFAULT_SCOPE, ErrorInfo, FaultSpecError, SimState, reset_connection
 
@@ -27,6 +28,7 @@ PROTOCOL_MODULES: Sequence[ModuleType] = (
     openai_chat,
     openai_embeddings,
     anthropic_messages,
+    gemini,
     openai_common,
 )
 
