@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from gateway.providers.anthropic import AnthropicAdapter
 from gateway.providers.base import Adapter
+from gateway.providers.gemini import GeminiAdapter
 from gateway.providers.openai import OpenAIAdapter
 
 _OPENAI = OpenAIAdapter()
@@ -13,6 +14,7 @@ ADAPTERS: dict[str, Adapter] = {
     "openai": _OPENAI,
     "simulator": _OPENAI,
     "anthropic": AnthropicAdapter(),
+    "gemini": GeminiAdapter(),
 }
 
 

@@ -1,0 +1,259 @@
+"""Google Gemini upstreams (`generateContent` / `streamGenerateContent?alt=sse`) behind our
+internal OpenAI chat shape (PROTOCOLS.md §6). The provider's base URL is the host without
+/v1beta (https://generativelanguage.googleapis.com); the key goes in `x-goog-api-key`.
+
+Gemini's function calls carry no ids: we number them `call_<n>` on the way out and, on the
+way back, find a tool result's function name from the assistant turn that called it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+import orjson
+
+from catalog.pricing import TokenUsage
+from catalog.selectors import RouteInfo
+from gateway.providers.base import ChatResult, UpstreamProtocolError, UpstreamRequest
+from gateway.providers.sse import iter_sse_data
+from gateway.schemas import ChatRequest, EmbeddingsRequest
+
+FINISH_REASONS = {"STOP": "stop", "MAX_TOKENS": "length"}
+SAFETY = {"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY"}
+# JSON-schema keys Gemini's OpenAPI subset does not take.
+UNSUPPORTED_SCHEMA_KEYS = {"$schema", "$id", "additionalProperties", "strict", "$defs"}
+
+
+def clean_schema(schema: Any) -> Any:
+    if isinstance(schema, dict):
+        return {k: clean_schema(v) for k, v in schema.items() if k not in UNSUPPORTED_SCHEMA_KEYS}
+    if isinstance(schema, list):
+        return [clean_schema(v) for v in schema]
+    return schema
+
+
+def _parts(content: Any) -> list[dict[str, Any]]:
+    if isinstance(content, str):
+        return [{"text": content}]
+    parts = []
+    for part in content or []:
+        if part.get("type") in {"text", "input_text"}:
+            parts.append({"text": part.get("text", "")})
+        elif part.get("type") == "image_url":
+            url = (part.get("image_url") or {}).get("url", "")
+            if url.startswith("data:") and ";base64," in url:
+                mime, data = url[5:].split(";base64,", 1)
+                parts.append({"inlineData": {"mimeType": mime, "data": data}})
+            else:
+                parts.append({"fileData": {"fileUri": url}})
+    return parts
+
+
+def to_gemini(chat: ChatRequest) -> dict[str, Any]:
+    body = chat.body
+    if chat.n != 1:
+        raise NotImplementedError("candidateCount > 1 is not supported")
+    system: list[dict[str, Any]] = []
+    contents: list[dict[str, Any]] = []
+    call_names: dict[str, str] = {}
+
+    def add(role: str, parts: list[dict[str, Any]]) -> None:
+        if contents and contents[-1]["role"] == role:
+            contents[-1]["parts"].extend(parts)
+        else:
+            contents.append({"role": role, "parts": parts})
+
+    for message in body["messages"]:
+        role, content = message.get("role"), message.get("content")
+        if role in {"system", "developer"}:
+            system.extend(_parts(content))
+        elif role == "user":
+            add("user", _parts(content))
+        elif role == "assistant":
+            parts = _parts(content) if content else []
+            for call in message.get("tool_calls") or []:
+                function = call.get("function") or {}
+                call_names[call.get("id")] = function.get("name")
+                try:
+                    args = orjson.loads(function.get("arguments") or "{}")
+                except orjson.JSONDecodeError:
+                    args = {}
+                parts.append({"functionCall": {"name": function.get("name"), "args": args}})
+            add("model", parts or [{"text": ""}])
+        elif role == "tool":
+            text = content if isinstance(content, str) else orjson.dumps(content).decode()
+            name = call_names.get(message.get("tool_call_id"), "tool")
+            add("user", [{"functionResponse": {"name": name, "response": {"result": text}}}])
+    out: dict[str, Any] = {"contents": contents}
+    if system:
+        out["systemInstruction"] = {"parts": system}
+    config: dict[str, Any] = {}
+    if chat.max_output_tokens:
+        config["maxOutputTokens"] = chat.max_output_tokens
+    for ours, theirs in (("temperature", "temperature"), ("top_p", "topP")):
+        if body.get(ours) is not None:
+            config[theirs] = body[ours]
+    stop = body.get("stop")
+    if stop:
+        config["stopSequences"] = [stop] if isinstance(stop, str) else list(stop)
+    if (body.get("response_format") or {}).get("type") in {"json_object", "json_schema"}:
+        config["responseMimeType"] = "application/json"
+    if config:
+        out["generationConfig"] = config
+    declarations = [
+        {"name": t["function"]["name"], "description": t["function"].get("description", ""),
+         "parameters": clean_schema(t["function"].get("parameters") or {"type": "object"})}
+        for t in body.get("tools") or [] if isinstance(t, dict) and t.get("type") == "function"
+    ]  # fmt: skip
+    if declarations:
+        out["tools"] = [{"functionDeclarations": declarations}]
+        choice = body.get("tool_choice")
+        mode = (
+            {"auto": "AUTO", "required": "ANY", "none": "NONE"}.get(choice)
+            if isinstance(choice, str)
+            else None
+        )
+        calling: dict[str, Any] = {}
+        if mode:
+            calling["mode"] = mode
+        elif isinstance(choice, dict) and isinstance(choice.get("function"), dict):
+            calling = {"mode": "ANY", "allowedFunctionNames": [choice["function"].get("name")]}
+        if calling:
+            out["toolConfig"] = {"functionCallingConfig": calling}
+    return out
+
+
+def usage_from_gemini(metadata: Any) -> TokenUsage | None:
+    if not isinstance(metadata, dict) or not isinstance(metadata.get("promptTokenCount"), int):
+        return None
+    return TokenUsage(
+        input_tokens=metadata["promptTokenCount"],
+        output_tokens=(metadata.get("candidatesTokenCount") or 0)
+        + (metadata.get("thoughtsTokenCount") or 0),
+        cached_input_tokens=metadata.get("cachedContentTokenCount") or 0,
+    )
+
+
+def _finish(reason: Any, called: bool) -> str:
+    if reason in SAFETY:
+        return "content_filter"
+    if called and reason in {None, "STOP"}:
+        return "tool_calls"
+    return FINISH_REASONS.get(reason, "stop")
+
+
+def _openai_usage(usage: TokenUsage) -> dict[str, Any]:
+    return {
+        "prompt_tokens": usage.input_tokens,
+        "completion_tokens": usage.output_tokens,
+        "total_tokens": usage.input_tokens + usage.output_tokens,
+        "prompt_tokens_details": {"cached_tokens": usage.cached_input_tokens},
+    }
+
+
+class GeminiAdapter:
+    def _request(self, route: RouteInfo, chat: ChatRequest) -> UpstreamRequest:
+        model = quote(route.upstream_model, safe="-._")
+        method = "streamGenerateContent?alt=sse" if chat.stream else "generateContent"
+        headers = {"content-type": "application/json"}
+        if route.api_key:
+            headers["x-goog-api-key"] = route.api_key
+        return UpstreamRequest(
+            url=f"{route.base_url}/v1beta/models/{model}:{method}",
+            headers=headers,
+            body=orjson.dumps(to_gemini(chat)),
+        )
+
+    def chat_request(self, route: RouteInfo, chat: ChatRequest) -> UpstreamRequest:
+        return self._request(route, chat)
+
+    def chat_result(self, payload: Any, chat: ChatRequest) -> ChatResult:
+        if not isinstance(payload, dict) or not isinstance(payload.get("candidates"), list):
+            raise UpstreamProtocolError("no candidates")
+        candidate = payload["candidates"][0] if payload["candidates"] else {}
+        text, calls = "", []
+        for part in (candidate.get("content") or {}).get("parts") or []:
+            if isinstance(part.get("text"), str) and not part.get("thought"):
+                text += part["text"]
+            elif isinstance(part.get("functionCall"), dict):
+                call = part["functionCall"]
+                calls.append({"id": f"call_{len(calls)}", "type": "function", "function": {
+                    "name": call.get("name"),
+                    "arguments": orjson.dumps(call.get("args") or {}).decode()}})  # fmt: skip
+        message: dict[str, Any] = {"role": "assistant", "content": text or None}
+        if calls:
+            message["tool_calls"] = calls
+        usage = usage_from_gemini(payload.get("usageMetadata"))
+        body: dict[str, Any] = {
+            "id": "chatcmpl-" + str(payload.get("responseId", "")),
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": chat.model,
+            "choices": [{"index": 0, "message": message, "logprobs": None,
+                         "finish_reason": _finish(candidate.get("finishReason"), bool(calls))}],
+        }  # fmt: skip
+        if usage is not None:
+            body["usage"] = _openai_usage(usage)
+        return ChatResult(body=body, usage=usage)
+
+    async def chat_events(
+        self, response: aiohttp.ClientResponse, chat: ChatRequest
+    ) -> AsyncIterator[dict[str, Any]]:
+        created = int(time.time())
+        chunk_id = "chatcmpl-gemini"
+        started, calls, finish, usage = False, 0, None, None
+
+        def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
+            return {"id": chunk_id, "object": "chat.completion.chunk", "created": created,
+                    "model": chat.model, "choices": [{"index": 0, "delta": delta,
+                    "finish_reason": finish_reason}]}  # fmt: skip
+
+        async for data in iter_sse_data(response):
+            try:
+                event = orjson.loads(data)
+            except orjson.JSONDecodeError:
+                raise UpstreamProtocolError("unreadable stream event") from None
+            if not isinstance(event, dict) or "error" in event:
+                raise UpstreamProtocolError("the upstream sent an error event")
+            if not started:
+                started = True
+                chunk_id = "chatcmpl-" + str(event.get("responseId", "gemini"))
+                yield chunk({"role": "assistant", "content": ""})
+            usage = usage_from_gemini(event.get("usageMetadata")) or usage
+            for candidate in event.get("candidates") or []:
+                for part in (candidate.get("content") or {}).get("parts") or []:
+                    text = part.get("text")
+                    if isinstance(text, str) and text and not part.get("thought"):
+                        yield chunk({"content": text})
+                    elif isinstance(part.get("functionCall"), dict):
+                        call = part["functionCall"]
+                        arguments = orjson.dumps(call.get("args") or {}).decode()
+                        function = {"name": call.get("name"), "arguments": arguments}
+                        tool_call = {"index": calls, "id": f"call_{calls}", "type": "function"}
+                        yield chunk({"tool_calls": [{**tool_call, "function": function}]})
+                        calls += 1
+                if candidate.get("finishReason"):
+                    finish = candidate["finishReason"]
+        if finish is None:
+            raise UpstreamProtocolError("the stream ended without a finishReason")
+        yield chunk({}, _finish(finish, calls > 0))
+        if usage is not None:
+            final = chunk({})
+            final["choices"] = []
+            final["usage"] = _openai_usage(usage)
+            yield final
+
+    def error_message(self, payload: Any) -> str | None:
+        if isinstance(payload, dict) and isinstance(payload.get("error"), dict):
+            message = payload["error"].get("message")
+            return message if isinstance(message, str) else None
+        return None
+
+    def embeddings_request(self, route: RouteInfo, request: EmbeddingsRequest) -> UpstreamRequest:
+        raise NotImplementedError("Gemini embeddings are not wired yet")
+
+    def embeddings_result(self, payload: Any, request: EmbeddingsRequest) -> ChatResult:
+        raise NotImplementedError("Gemini embeddings are not wired yet")
