@@ -25,7 +25,7 @@ from gateway.codecs import anthropic
 from gateway.codecs import responses as responses_codec
 from gateway.errors import ApiError, openai_error_response
 from gateway.models import UsageRecord
-from gateway.providers.base import UpstreamProtocolError
+from gateway.providers.base import UpstreamProtocolError, openai_usage
 from gateway.providers.openai import usage_from_openai
 from gateway.schemas import ChatRequest, parse_chat, parse_embeddings, parse_json_body
 from reapi.money import credits_text
@@ -271,15 +271,6 @@ async def _relay(
             await _finish(admission, adm.Outcome(Status.UPSTREAM_ERROR, 500, **base))
 
 
-def _usage_dict(usage: TokenUsage) -> dict[str, Any]:
-    return {
-        "prompt_tokens": usage.input_tokens,
-        "completion_tokens": usage.output_tokens,
-        "total_tokens": usage.input_tokens + usage.output_tokens,
-        "prompt_tokens_details": {"cached_tokens": usage.cached_input_tokens},
-    }
-
-
 async def embeddings(request: ApiRequest) -> Response:
     request_id = adm.new_request_id()
     try:
@@ -348,7 +339,7 @@ class OpenAIStreamWriter:
                     "model": self.slug,
                     "choices": [],
                     "usage": {
-                        **(raw_usage or _usage_dict(usage)),
+                        **(raw_usage or openai_usage(usage)),
                         "credits_charged": credits_text(charged),
                     },
                 }
@@ -368,13 +359,12 @@ class OpenAIStreamWriter:
         )
 
 
-class AnthropicStreamWriter:
-    def __init__(self, admission: adm.Admission, opened: router.OpenStream) -> None:
-        self.codec = anthropic.StreamWriter(
-            model=admission.model.slug,
-            request_id=admission.request_id,
-            input_tokens_estimate=tokens.prompt_tokens_estimate(admission.request),
-        )
+class CodecStreamWriter:
+    """A codec's stream writer (Anthropic, Responses) fitted to the relay: the charge goes
+    into the final usage as `credits_charged`."""
+
+    def __init__(self, codec: Any) -> None:
+        self.codec = codec
 
     def chunk(self, event: dict[str, Any]) -> bytes:
         return self.codec.chunk(event)
@@ -424,23 +414,13 @@ class AnthropicDialect(Dialect):
         )
 
     def stream_writer(self, admission: adm.Admission, opened: router.OpenStream) -> StreamWriter:
-        return AnthropicStreamWriter(admission, opened)
-
-
-class ResponsesStreamWriter:
-    def __init__(self, admission: adm.Admission, opened: router.OpenStream) -> None:
-        self.codec = responses_codec.StreamWriter(
-            model=admission.model.slug, request_id=admission.request_id
+        return CodecStreamWriter(
+            anthropic.StreamWriter(
+                model=admission.model.slug,
+                request_id=admission.request_id,
+                input_tokens_estimate=tokens.prompt_tokens_estimate(admission.request),
+            )
         )
-
-    def chunk(self, event: dict[str, Any]) -> bytes:
-        return self.codec.chunk(event)
-
-    def end(self, usage: TokenUsage, raw_usage: dict[str, Any] | None, charged: int) -> bytes:
-        return self.codec.end(usage, {"credits_charged": credits_text(charged)})
-
-    def cut(self, message: str) -> bytes:
-        return self.codec.cut(message)
 
 
 class ResponsesDialect(Dialect):
@@ -456,7 +436,11 @@ class ResponsesDialect(Dialect):
         )
 
     def stream_writer(self, admission: adm.Admission, opened: router.OpenStream) -> StreamWriter:
-        return ResponsesStreamWriter(admission, opened)
+        return CodecStreamWriter(
+            responses_codec.StreamWriter(
+                model=admission.model.slug, request_id=admission.request_id
+            )
+        )
 
 
 OPENAI = Dialect()

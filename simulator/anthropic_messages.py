@@ -62,6 +62,9 @@ from simulator.faults import (
     retry_after_headers,
     send_partial,
 )
+from simulator.jsonshape import is_int as _is_int
+from simulator.jsonshape import is_number as _is_number
+from simulator.jsonshape import json_type as _json_type
 from simulator.openai_common import new_id
 from simulator.textgen import estimate_tokens, generate_tokens, seed_for
 
@@ -147,28 +150,6 @@ class InvalidRequest(Exception):
 # --- request validation ---------------------------------------------------------------------
 # Messages follow the API's "<path>: <problem>" style (e.g. "max_tokens: Field required"); the
 # exact texts are not in PROTOCOLS.md and only approximate Anthropic's.
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,8 @@ from aiohttp import web
 
 from simulator.endpoint import Call, Endpoint
 from simulator.faults import ErrorInfo, close_connection, find_directive
+from simulator.jsonshape import is_int as _is_int
+from simulator.jsonshape import json_type as _json_type
 from simulator.openai_common import json_response, new_id, render_error
 from simulator.textgen import estimate_tokens, generate_tokens, seed_for
 
@@ -38,24 +40,6 @@ class ChatParams:
     include_usage: bool
     n: int
     max_tokens: int | None
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _check_content(index: int, message: dict[str, Any]) -> None:

@@ -30,6 +30,8 @@ from aiohttp import web
 
 from simulator.endpoint import Call, Endpoint
 from simulator.faults import ErrorInfo, find_directive
+from simulator.jsonshape import is_int as _is_int
+from simulator.jsonshape import json_type as _json_type
 from simulator.openai_common import json_response, render_error
 from simulator.textgen import estimate_tokens
 
@@ -57,24 +59,6 @@ class EmbeddingParams:
     inputs: list[EmbeddingInput]
     encoding_format: str
     dimensions: int
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _token_ids(value: list[Any], param: str) -> list[int]:

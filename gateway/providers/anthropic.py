@@ -14,7 +14,12 @@ import orjson
 from catalog.pricing import TokenUsage
 from catalog.selectors import RouteInfo
 from gateway import tokens
-from gateway.providers.base import ChatResult, UpstreamProtocolError, UpstreamRequest
+from gateway.providers.base import (
+    ChatResult,
+    UpstreamProtocolError,
+    UpstreamRequest,
+    openai_usage,
+)
 from gateway.providers.sse import iter_sse_data
 from gateway.schemas import ChatRequest, EmbeddingsRequest
 
@@ -151,15 +156,6 @@ def usage_from_anthropic(usage: Any) -> TokenUsage | None:
     )
 
 
-def _openai_usage(usage: TokenUsage) -> dict[str, Any]:
-    return {
-        "prompt_tokens": usage.input_tokens,
-        "completion_tokens": usage.output_tokens,
-        "total_tokens": usage.input_tokens + usage.output_tokens,
-        "prompt_tokens_details": {"cached_tokens": usage.cached_input_tokens},
-    }
-
-
 class AnthropicAdapter:
     def chat_request(self, route: RouteInfo, chat: ChatRequest) -> UpstreamRequest:
         headers = {
@@ -200,7 +196,7 @@ class AnthropicAdapter:
                          "finish_reason": FINISH_REASONS.get(payload.get("stop_reason"), "stop")}],
         }  # fmt: skip
         if usage is not None:
-            body["usage"] = _openai_usage(usage)
+            body["usage"] = openai_usage(usage)
         return ChatResult(body=body, usage=usage)
 
     async def chat_events(
@@ -253,7 +249,7 @@ class AnthropicAdapter:
                 if usage is not None:
                     final = chunk({})
                     final["choices"] = []
-                    final["usage"] = _openai_usage(usage)
+                    final["usage"] = openai_usage(usage)
                     yield final
                 return
             elif kind == "error":

@@ -28,6 +28,16 @@ class ChatResult:
     usage: TokenUsage | None
 
 
+def openai_usage(usage: TokenUsage) -> dict[str, Any]:
+    """Our usage in OpenAI's chat `usage` shape (what adapters of other protocols report)."""
+    return {
+        "prompt_tokens": usage.input_tokens,
+        "completion_tokens": usage.output_tokens,
+        "total_tokens": usage.input_tokens + usage.output_tokens,
+        "prompt_tokens_details": {"cached_tokens": usage.cached_input_tokens},
+    }
+
+
 class UpstreamProtocolError(Exception):
     """The upstream answered 200 with something we cannot read (retryable)."""
 

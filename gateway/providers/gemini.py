@@ -17,7 +17,12 @@ import orjson
 
 from catalog.pricing import TokenUsage
 from catalog.selectors import RouteInfo
-from gateway.providers.base import ChatResult, UpstreamProtocolError, UpstreamRequest
+from gateway.providers.base import (
+    ChatResult,
+    UpstreamProtocolError,
+    UpstreamRequest,
+    openai_usage,
+)
 from gateway.providers.sse import iter_sse_data
 from gateway.schemas import ChatRequest, EmbeddingsRequest
 
@@ -145,15 +150,6 @@ def _finish(reason: Any, called: bool) -> str:
     return FINISH_REASONS.get(reason, "stop")
 
 
-def _openai_usage(usage: TokenUsage) -> dict[str, Any]:
-    return {
-        "prompt_tokens": usage.input_tokens,
-        "completion_tokens": usage.output_tokens,
-        "total_tokens": usage.input_tokens + usage.output_tokens,
-        "prompt_tokens_details": {"cached_tokens": usage.cached_input_tokens},
-    }
-
-
 class GeminiAdapter:
     def _request(self, route: RouteInfo, chat: ChatRequest) -> UpstreamRequest:
         model = quote(route.upstream_model, safe="-._")
@@ -196,7 +192,7 @@ class GeminiAdapter:
                          "finish_reason": _finish(candidate.get("finishReason"), bool(calls))}],
         }  # fmt: skip
         if usage is not None:
-            body["usage"] = _openai_usage(usage)
+            body["usage"] = openai_usage(usage)
         return ChatResult(body=body, usage=usage)
 
     async def chat_events(
@@ -243,7 +239,7 @@ class GeminiAdapter:
         if usage is not None:
             final = chunk({})
             final["choices"] = []
-            final["usage"] = _openai_usage(usage)
+            final["usage"] = openai_usage(usage)
             yield final
 
     def error_message(self, payload: Any) -> str | None:
