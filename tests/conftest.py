@@ -4,6 +4,7 @@ keys or credits; Staff is a superuser who curates the catalog and adjusts balanc
 from __future__ import annotations
 
 import pytest
+from django.core.cache import cache
 from django.test import Client
 
 from accounts.models import User
@@ -11,6 +12,14 @@ from billing import ledger
 from billing.models import CreditAccount
 
 CREDIT = 1_000_000  # micro-credits
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> None:
+    """Every test starts with an empty cache: with Redis (CI) it outlives the process, and
+    allauth's rate limits (e.g. one confirmation email per address per 3 minutes) would
+    otherwise carry over from an earlier run."""
+    cache.clear()
 
 
 @pytest.fixture
