@@ -22,7 +22,7 @@ import aiohttp
 import orjson
 
 from catalog.selectors import RouteInfo
-from gateway import http
+from gateway import health, http
 from gateway.errors import ApiError
 from gateway.providers import adapter_for
 from gateway.providers.base import Adapter, ChatResult, UpstreamProtocolError, UpstreamRequest
@@ -38,7 +38,8 @@ UPSTREAM_FAILURES = (aiohttp.ClientError, TimeoutError, UpstreamProtocolError)
 
 
 def ordered_routes(routes: tuple[RouteInfo, ...]) -> list[RouteInfo]:
-    """Priority first; within a priority, a weighted shuffle so traffic is shared."""
+    """Priority first; within a priority, a weighted shuffle so traffic is shared. Routes
+    whose circuit breaker is open go last: tried only if every healthy route fails."""
     by_priority: dict[int, list[RouteInfo]] = {}
     for route in routes:
         by_priority.setdefault(route.priority, []).append(route)
@@ -53,6 +54,8 @@ def ordered_routes(routes: tuple[RouteInfo, ...]) -> list[RouteInfo]:
                 reverse=True,
             )
         ordered.extend(group)
+    if len(ordered) > 1:
+        ordered.sort(key=lambda r: health.is_open(r.id))  # stable: keeps the order above
     return ordered
 
 
@@ -66,8 +69,15 @@ class Attempts:
     def failovers(self) -> int:
         return len(self.failures)
 
-    def failed(self, route: RouteInfo, reason: str) -> None:
+    def failed(self, route: RouteInfo, reason: str, *, counts: bool = True) -> None:
+        """Record a failed attempt; `counts` toward the route's circuit breaker unless the
+        route was never really tried (no adapter, an operation the provider lacks)."""
         self.failures.append((route.provider_slug, reason))
+        if counts and health.record_failure(route.id):
+            logger.warning(
+                "circuit breaker opened",
+                extra={"provider": route.provider_slug, "route_id": route.id},
+            )
         logger.warning(
             "upstream attempt failed",
             extra={"provider": route.provider_slug, "route_id": route.id, "reason": reason},
@@ -156,12 +166,12 @@ async def _send(
     recording a retryable failure; raises UpstreamRejected for a non-retryable answer."""
     adapter = adapter_for(route.provider_kind)
     if adapter is None:
-        attempts.failed(route, "no adapter")
+        attempts.failed(route, "no adapter", counts=False)
         return None
     try:
         request = operation.build(adapter, route)
     except NotImplementedError:
-        attempts.failed(route, "not supported by this provider")
+        attempts.failed(route, "not supported by this provider", counts=False)
         return None
     try:
         response = await http.session().post(
@@ -212,6 +222,7 @@ async def complete(operation: Operation, routes: tuple[RouteInfo, ...]) -> Compl
         finally:
             response.release()
         ttfb_ms = int((time.monotonic() - started) * 1000)
+        health.record_success(route.id)
         return Completed(route=route, result=result, attempts=attempts, ttfb_ms=ttfb_ms)
     raise AllRoutesFailed(attempts)
 
@@ -257,5 +268,6 @@ async def open_stream(chat: ChatRequest, routes: tuple[RouteInfo, ...]) -> OpenS
             response.close()
             raise
         ttfb_ms = int((time.monotonic() - started) * 1000)
+        health.record_success(route.id)
         return OpenStream(route, first, events, response, attempts, ttfb_ms)
     raise AllRoutesFailed(attempts)

@@ -233,6 +233,10 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("MAX_BODY_MB", default=20) * 1024 * 1024
 API_KEY_CACHE_S = env_int("API_KEY_CACHE_S", default=5)
 # A hold left open by a crashed process is settled or released by the reconciler after this.
 HOLD_TTL_S = env_int("HOLD_TTL_S", default=900)
+# Circuit breakers: this many failures of a route within the window open it for the cooldown.
+BREAKER_FAILURES = env_int("BREAKER_FAILURES", default=5)
+BREAKER_WINDOW_S = env_int("BREAKER_WINDOW_S", default=30)
+BREAKER_COOLDOWN_S = env_int("BREAKER_COOLDOWN_S", default=30)
 # Where the bundled upstream simulator listens (the demo catalog routes to it).
 SIMULATOR_URL = env_str("SIMULATOR_URL", "http://127.0.0.1:8090").rstrip("/")
 

@@ -21,7 +21,7 @@ from billing import ledger
 from billing.models import CreditAccount, Hold
 from catalog import selectors
 from catalog.models import Model, Price, Provider, Route
-from gateway import admission
+from gateway import admission, health
 from reapi.money import usd_to_micros as usd
 from simulator.testing import SimulatorProcess, free_port, start_simulator
 
@@ -99,6 +99,7 @@ class Gateway:
 def reset_process_state() -> None:
     cache.clear()
     keys.cache.clear()
+    health.reset()
     selectors.invalidate()
     admission._account_ids.clear()
     keys._last_touch.clear()

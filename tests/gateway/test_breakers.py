@@ -1,0 +1,75 @@
+"""Circuit breakers: a failing route is put last after a few failures, so later requests
+do not pay for it, and is tried again after the cooldown."""
+
+from __future__ import annotations
+
+import time
+
+from gateway import health
+from gateway.models import UsageRecord
+
+HELLO = [{"role": "user", "content": "Hello"}]
+
+
+def served_by(gateway) -> str:
+    raw = gateway.client().chat.completions.with_raw_response.create(
+        model="sim-chat", messages=HELLO
+    )
+    return raw.headers["x-reapi-provider"]
+
+
+def test_a_failing_route_is_skipped_once_its_breaker_opens_and_retried_after(gateway, settings):
+    settings.BREAKER_FAILURES = 2
+    settings.BREAKER_COOLDOWN_S = 1
+    route_a = gateway.model.routes.get(provider=gateway.primary)
+    gateway.sim.set_fault("a", status=503)
+    assert [served_by(gateway) for _ in range(2)] == ["sim-b", "sim-b"]
+    assert health.state(route_a.pk) == "open"
+    # While open, route a is not asked at all: no failover cost.
+    for _ in range(3):
+        assert served_by(gateway) == "sim-b"
+    assert gateway.sim.request_count("a") == 2
+    assert list(UsageRecord.objects.order_by("id").values_list("failovers", flat=True)) == [
+        1, 1, 0, 0, 0,
+    ]  # fmt: skip
+    # After the cooldown the route is tried again; it has recovered, so the breaker closes.
+    gateway.sim.clear_fault("a")
+    time.sleep(1.1)
+    assert served_by(gateway) == "sim-a"
+    assert health.state(route_a.pk) == "closed"
+    gateway.assert_books_closed()
+
+
+def test_a_half_open_route_that_still_fails_opens_again(gateway, settings):
+    settings.BREAKER_FAILURES = 1
+    settings.BREAKER_COOLDOWN_S = 1
+    route_a = gateway.model.routes.get(provider=gateway.primary)
+    gateway.sim.set_fault("a", status=500)
+    assert served_by(gateway) == "sim-b"
+    time.sleep(1.1)
+    assert health.state(route_a.pk) == "half-open"
+    assert served_by(gateway) == "sim-b"  # the trial failed over
+    assert health.state(route_a.pk) == "open"
+    assert gateway.sim.request_count("a") == 2
+
+
+def test_client_errors_do_not_trip_the_breaker(gateway, settings):
+    settings.BREAKER_FAILURES = 1
+    route_a = gateway.model.routes.get(provider=gateway.primary)
+    gateway.sim.set_fault("a", status=400, times=3)
+    for _ in range(3):
+        response = gateway.client().chat.completions.with_raw_response
+        try:
+            response.create(model="sim-chat", messages=HELLO)
+        except Exception:  # noqa: BLE001, S110 (the 400 is expected; the breaker is the point)
+            pass
+    assert health.state(route_a.pk) == "closed"
+
+
+def test_staff_can_force_a_breaker_open_and_closed(gateway):
+    route_a = gateway.model.routes.get(provider=gateway.primary)
+    health.set_state(route_a.pk, open_for_s=60)
+    assert served_by(gateway) == "sim-b"
+    assert gateway.sim.request_count("a") == 0
+    health.set_state(route_a.pk, open_for_s=None)
+    assert served_by(gateway) == "sim-a"
