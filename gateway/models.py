@@ -6,6 +6,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from catalog.models import Route
+
 
 class UsageRecord(models.Model):
     class Status(models.TextChoices):
@@ -59,3 +61,12 @@ class UsageRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.request_id} {self.model_slug} {self.status}"
+
+
+class RouteHealth(Route):
+    """The catalog's routes seen by operations: circuit breaker state, forced open/closed."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "route health"
+        verbose_name_plural = "route health"

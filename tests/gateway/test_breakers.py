@@ -73,3 +73,26 @@ def test_staff_can_force_a_breaker_open_and_closed(gateway):
     assert gateway.sim.request_count("a") == 0
     health.set_state(route_a.pk, open_for_s=None)
     assert served_by(gateway) == "sim-a"
+
+
+def test_staff_see_breakers_and_force_them_in_admin(gateway):
+    from django.test import Client
+    from django.urls import reverse
+
+    from accounts.models import User
+
+    staff = User.objects.create_superuser("ops@example.com", "ops-password-1")
+    client = Client()
+    client.force_login(staff)
+    route_a = gateway.model.routes.get(provider=gateway.primary)
+    url = reverse("admin:gateway_routehealth_changelist")
+    page = client.get(url)
+    assert page.status_code == 200 and "closed" in page.content.decode()
+    client.post(url, {"action": "force_open", "_selected_action": [route_a.pk]})
+    assert health.state(route_a.pk) == "open"
+    assert served_by(gateway) == "sim-b"
+    client.post(url, {"action": "force_closed", "_selected_action": [route_a.pk]})
+    assert health.state(route_a.pk) == "closed"
+    assert served_by(gateway) == "sim-a"
+    usage = client.get(reverse("admin:gateway_usagerecord_changelist"))
+    assert usage.status_code == 200 and "sim-chat" in usage.content.decode()

@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from billing.templatetags.credits import credits
+from gateway import health
+from gateway.models import RouteHealth, UsageRecord
+
+
+@admin.register(UsageRecord)
+class UsageRecordAdmin(admin.ModelAdmin):
+    """Metadata of every request (never content). Read-only: it is history."""
+
+    list_display = (
+        "created_at", "request_id", "user", "endpoint", "model_slug", "provider_slug",
+        "status", "http_status", "charged", "failovers", "latency_ms",
+    )  # fmt: skip
+    list_filter = ("status", "endpoint", "stream", "provider_slug")
+    search_fields = ("request_id", "user__email", "model_slug")
+    date_hierarchy = "created_at"
+    list_select_related = ("user",)
+
+    @admin.display(description="Charged (credits)")
+    def charged(self, obj: UsageRecord) -> str:
+        return credits(obj.charged_micros)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(RouteHealth)
+class RouteHealthAdmin(admin.ModelAdmin):
+    list_display = ("model", "provider", "upstream_model", "priority", "enabled", "breaker")
+    list_filter = ("provider", "enabled")
+    search_fields = ("model__slug", "provider__slug", "upstream_model")
+    list_select_related = ("model", "provider")
+    actions = ["force_open", "force_closed"]
+
+    @admin.display(description="Circuit breaker")
+    def breaker(self, obj: RouteHealth) -> str:
+        return health.state(obj.pk)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return obj is None  # the list and its actions; routes are edited in the catalog
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    @admin.action(description="Force the breaker open for 10 minutes (skip these routes)")
+    def force_open(self, request: HttpRequest, queryset: QuerySet[RouteHealth]) -> None:
+        for route in queryset:
+            health.set_state(route.pk, open_for_s=600)
+        self.message_user(request, f"{queryset.count()} breaker(s) opened.", messages.SUCCESS)
+
+    @admin.action(description="Close the breaker (use these routes again)")
+    def force_closed(self, request: HttpRequest, queryset: QuerySet[RouteHealth]) -> None:
+        for route in queryset:
+            health.set_state(route.pk, open_for_s=None)
+        self.message_user(request, f"{queryset.count()} breaker(s) closed.", messages.SUCCESS)
