@@ -202,29 +202,30 @@ def to_openai(body: dict[str, Any]) -> dict[str, Any]:
     if tools is not None:
         if not isinstance(tools, list):
             raise bad("tools: expected a list.")
-        chat["tools"] = []
+        declared = []
         for i, tool in enumerate(tools):
             if not isinstance(tool, dict) or not isinstance(tool.get("name"), str):
                 raise bad(f"tools.{i}.name: Field required.")
             function = {"name": tool["name"], "parameters": tool.get("input_schema") or {}}
             if isinstance(tool.get("description"), str):
                 function["description"] = tool["description"]
-            chat["tools"].append({"type": "function", "function": function})
+            declared.append({"type": "function", "function": function})
+        if declared:  # OpenAI rejects an empty tools list
+            chat["tools"] = declared
     choice = body.get("tool_choice")
     if choice is not None:
         kind = choice.get("type") if isinstance(choice, dict) else None
-        if kind == "auto":
-            chat["tool_choice"] = "auto"
-        elif kind == "any":
-            chat["tool_choice"] = "required"
-        elif kind == "none":
-            chat["tool_choice"] = "none"
-        elif kind == "tool" and isinstance(choice.get("name"), str):
-            chat["tool_choice"] = {"type": "function", "function": {"name": choice["name"]}}
+        if kind == "tool" and isinstance(choice.get("name"), str):
+            mapped: Any = {"type": "function", "function": {"name": choice["name"]}}
+        elif kind in {"auto", "any", "none"}:
+            mapped = {"auto": "auto", "any": "required", "none": "none"}[kind]
         else:
             raise bad("tool_choice: expected type auto, any, tool (with a name) or none.")
-        if choice.get("disable_parallel_tool_use") is True:
-            chat["parallel_tool_calls"] = False
+        # OpenAI allows tool_choice only beside tools; without tools it means nothing.
+        if "tools" in chat:
+            chat["tool_choice"] = mapped
+            if choice.get("disable_parallel_tool_use") is True:
+                chat["parallel_tool_calls"] = False
     metadata = body.get("metadata")
     if isinstance(metadata, dict) and isinstance(metadata.get("user_id"), str):
         chat["user"] = metadata["user_id"]

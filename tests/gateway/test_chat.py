@@ -247,3 +247,51 @@ def test_unknown_urls_and_wrong_methods_answer_in_openai_shape(gateway):
     assert response.status_code == 405
     assert response.headers["allow"] == "POST"
     assert response.json()["error"]["code"] == "method_not_allowed"
+
+
+TOOLS = [{"type": "function", "function": {
+    "name": "get_weather", "description": "Weather for a city",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
+                   "required": ["city"]}}}]  # fmt: skip
+
+
+def test_tool_calls_pass_through_stream_and_non_stream_and_are_charged(gateway):
+    import orjson
+
+    client = gateway.client()
+    before = gateway.balance()
+    completion = client.chat.completions.create(
+        model="sim-chat", messages=HELLO, tools=TOOLS, tool_choice="required"
+    )
+    call = completion.choices[0].message.tool_calls[0]
+    assert completion.choices[0].finish_reason == "tool_calls"
+    assert call.function.name == "get_weather" and "city" in orjson.loads(call.function.arguments)
+    usage = completion.usage
+    assert gateway.balance() == before - gateway.cost(usage.prompt_tokens, usage.completion_tokens)
+    arguments = ""
+    for chunk in client.chat.completions.create(
+        model="sim-chat", messages=HELLO, tools=TOOLS, tool_choice="required", stream=True
+    ):
+        for delta in (chunk.choices[0].delta.tool_calls or []) if chunk.choices else []:
+            arguments += delta.function.arguments or ""
+    assert arguments == call.function.arguments
+    gateway.assert_books_closed()
+
+
+def test_json_mode_answers_parse_as_json(gateway):
+    import orjson
+
+    completion = gateway.client().chat.completions.create(
+        model="sim-chat", messages=HELLO, response_format={"type": "json_object"}
+    )
+    assert isinstance(orjson.loads(completion.choices[0].message.content), dict)
+
+
+def test_n_choices_are_all_returned_and_all_charged(gateway):
+    before = gateway.balance()
+    completion = gateway.client().chat.completions.create(
+        model="sim-chat", messages=HELLO, n=3, max_tokens=5
+    )
+    assert [c.index for c in completion.choices] == [0, 1, 2]
+    assert completion.usage.completion_tokens == 15
+    assert gateway.balance() == before - gateway.cost(completion.usage.prompt_tokens, 15)
