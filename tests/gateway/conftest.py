@@ -135,3 +135,18 @@ def gateway(transactional_db, simulator, gateway_url) -> Iterator[Gateway]:
     selectors.invalidate()
     yield Gateway(gateway_url, simulator, user, raw, model, price, primary, backup)
     reset_process_state()
+
+
+def first_route_to(gateway: Gateway, *, kind: str, scope: str, upstream_model: str) -> Provider:
+    """Point sim-chat's first route at a provider of another kind (the simulator speaks every
+    protocol under /s/<scope>; these providers' base URLs carry no /v1)."""
+    provider = Provider.objects.create(
+        slug=f"sim-{kind}", name=f"Sim {kind}", kind=kind,
+        base_url=gateway.sim.url(scope, suffix=""), api_key=f"{kind}-test-key",
+        first_byte_timeout_ms=2000, read_timeout_ms=2000,
+    )  # fmt: skip
+    Route.objects.filter(model=gateway.model, provider=gateway.primary).update(
+        provider=provider, upstream_model=upstream_model
+    )
+    selectors.invalidate()
+    return provider

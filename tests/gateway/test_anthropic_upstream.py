@@ -8,9 +8,8 @@ import openai
 import orjson
 import pytest
 
-from catalog import selectors
-from catalog.models import Provider, Route
 from gateway.models import UsageRecord
+from tests.gateway.conftest import first_route_to
 
 HELLO = [{"role": "user", "content": "Say something nice."}]
 TOOLS = [{"type": "function", "function": {
@@ -22,16 +21,7 @@ TOOLS = [{"type": "function", "function": {
 @pytest.fixture
 def claude(gateway):
     """sim-chat's first route now speaks Anthropic Messages; the second stays OpenAI."""
-    provider = Provider.objects.create(
-        slug="sim-anthropic", name="Sim Anthropic", kind="anthropic",
-        base_url=gateway.sim.url("c", suffix=""), api_key="sk-ant-test",
-        first_byte_timeout_ms=2000, read_timeout_ms=2000,
-    )  # fmt: skip
-    Route.objects.filter(model=gateway.model, provider=gateway.primary).update(
-        provider=provider, upstream_model="claude-up"
-    )
-    selectors.invalidate()
-    return provider
+    return first_route_to(gateway, kind="anthropic", scope="c", upstream_model="claude-up")
 
 
 def test_an_openai_client_is_served_by_an_anthropic_upstream(gateway, claude):

@@ -8,9 +8,8 @@ import openai
 import orjson
 import pytest
 
-from catalog import selectors
-from catalog.models import Provider, Route
 from gateway.models import UsageRecord
+from tests.gateway.conftest import first_route_to
 
 HELLO = [{"role": "user", "content": "Say something nice."}]
 TOOLS = [{"type": "function", "function": {
@@ -21,16 +20,7 @@ TOOLS = [{"type": "function", "function": {
 
 @pytest.fixture
 def gemini(gateway):
-    provider = Provider.objects.create(
-        slug="sim-gemini", name="Sim Gemini", kind="gemini",
-        base_url=gateway.sim.url("g", suffix=""), api_key="goog-test",
-        first_byte_timeout_ms=2000, read_timeout_ms=2000,
-    )  # fmt: skip
-    Route.objects.filter(model=gateway.model, provider=gateway.primary).update(
-        provider=provider, upstream_model="gemini-up"
-    )
-    selectors.invalidate()
-    return provider
+    return first_route_to(gateway, kind="gemini", scope="g", upstream_model="gemini-up")
 
 
 def test_an_openai_client_is_served_by_a_gemini_upstream(gateway, gemini):

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import anthropic
@@ -18,7 +17,7 @@ import pytest
 import requests
 
 from simulator.anthropic_messages import JSON_PIECE_CHARS
-from simulator.testing import SimulatorProcess, start_simulator
+from simulator.testing import SimulatorProcess
 
 MODEL = "claude-sim-1"
 PROMPT = "Tell me about the sea."
@@ -46,24 +45,6 @@ WEATHER = {
 CLOCK = {"name": "get_time", "input_schema": {"type": "object", "properties": {}}}
 TOOLS = [WEATHER, CLOCK]
 TOOL_PROMPT = [{"role": "user", "content": "Weather in Paris? [sim tool]"}]
-
-
-@pytest.fixture(scope="module")
-def sim() -> Iterator[SimulatorProcess]:
-    with start_simulator(quiet=True) as process:
-        yield process
-
-
-@pytest.fixture(autouse=True)
-def clean(sim: SimulatorProcess) -> None:
-    sim.reset()
-
-
-@pytest.fixture
-def http() -> Iterator[requests.Session]:
-    with requests.Session() as session:
-        session.trust_env = False
-        yield session
 
 
 def send(

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
 from typing import Any
 
 import openai
@@ -16,7 +15,7 @@ import pytest
 import requests
 from openai import OpenAI
 
-from simulator.testing import SimulatorProcess, start_simulator
+from simulator.testing import SimulatorProcess
 
 MODEL = "gpt-4o"
 USER = [{"role": "user", "content": "What is the weather in Paris?"}]
@@ -61,17 +60,6 @@ PERSON = {
 NAMELESS = {"type": "function", "function": {"parameters": {"type": "object"}}}
 UNDECLARED = {"type": "function", "function": {"name": "get_stock_price"}}
 JSON_SCHEMA = {"type": "json_schema", "json_schema": {"name": "person", "schema": PERSON}}
-
-
-@pytest.fixture(scope="module")
-def sim() -> Iterator[SimulatorProcess]:
-    with start_simulator() as process:
-        yield process
-
-
-@pytest.fixture(autouse=True)
-def clean(sim: SimulatorProcess) -> None:
-    sim.reset()
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ import json
 import math
 import struct
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import openai
@@ -19,28 +18,10 @@ import requests
 from openai import OpenAI
 
 from simulator.openai_embeddings import DEFAULT_DIMENSIONS, embedding_vector
-from simulator.testing import SimulatorProcess, start_simulator
+from simulator.testing import SimulatorProcess
 
 MODEL = "text-embedding-3-small"
 TEXT = "The quick brown fox jumps over the lazy dog."
-
-
-@pytest.fixture(scope="module")
-def sim() -> Iterator[SimulatorProcess]:
-    with start_simulator(quiet=True) as process:
-        yield process
-
-
-@pytest.fixture(autouse=True)
-def clean(sim: SimulatorProcess) -> None:
-    sim.reset()
-
-
-@pytest.fixture
-def http() -> Iterator[requests.Session]:
-    with requests.Session() as session:
-        session.trust_env = False
-        yield session
 
 
 def embed(

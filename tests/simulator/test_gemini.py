@@ -8,13 +8,12 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import requests
 
-from simulator.testing import SimulatorProcess, start_simulator
+from simulator.testing import SimulatorProcess
 
 MODEL = "gemini-sim-flash"
 PROMPT = "Tell me about the sea."
@@ -42,24 +41,6 @@ ANY = {"functionCallingConfig": {"mode": "ANY"}}
 
 def tokens(text: str) -> int:
     return math.ceil(len(text) / 4)
-
-
-@pytest.fixture(scope="module")
-def sim() -> Iterator[SimulatorProcess]:
-    with start_simulator(quiet=True) as process:
-        yield process
-
-
-@pytest.fixture(autouse=True)
-def clean(sim: SimulatorProcess) -> None:
-    sim.reset()
-
-
-@pytest.fixture
-def http() -> Iterator[requests.Session]:
-    with requests.Session() as session:
-        session.trust_env = False
-        yield session
 
 
 def send(

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import openai
@@ -18,27 +17,9 @@ import requests
 from openai import OpenAI
 
 from simulator.faults import FaultSpecError, parse_spec
-from simulator.testing import SimulatorProcess, closed_port, start_simulator
+from simulator.testing import SimulatorProcess, closed_port
 
 USER = [{"role": "user", "content": "Tell me about the sea."}]
-
-
-@pytest.fixture(scope="module")
-def sim() -> Iterator[SimulatorProcess]:
-    with start_simulator() as process:
-        yield process
-
-
-@pytest.fixture(autouse=True)
-def clean(sim: SimulatorProcess) -> None:
-    sim.reset()
-
-
-@pytest.fixture
-def http() -> Iterator[requests.Session]:
-    with requests.Session() as session:
-        session.trust_env = False
-        yield session
 
 
 def chat(
