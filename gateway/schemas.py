@@ -224,6 +224,8 @@ def parse_embeddings(body: dict[str, Any]) -> EmbeddingsRequest:
             raise bad_request(
                 f"'input[{i}]' must be a string or an array of token ids.", param=f"input[{i}]"
             )
+    if body.get("stream"):
+        raise bad_request("Embeddings cannot be streamed; leave 'stream' out.", param="stream")
     encoding = body.get("encoding_format")
     if encoding is not None and encoding not in {"float", "base64"}:
         raise bad_request("'encoding_format' must be 'float' or 'base64'.", param="encoding_format")

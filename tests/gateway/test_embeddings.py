@@ -69,6 +69,7 @@ def test_base64_embeddings_decode_to_the_same_vector(gateway, embedder):
         ({"model": "sim-embed", "input": "x", "encoding_format": "hex"}, "encoding_format"),
         ({"model": "sim-embed", "input": "x", "dimensions": 0}, "dimensions"),
         ({"input": "x"}, "model"),
+        ({"model": "sim-embed", "input": "x", "stream": True}, "stream"),
     ],
 )
 def test_bad_embedding_requests_are_refused_and_change_nothing(gateway, embedder, body, param):
