@@ -25,7 +25,13 @@ from catalog.selectors import RouteInfo
 from gateway import health, http
 from gateway.errors import ApiError
 from gateway.providers import adapter_for
-from gateway.providers.base import Adapter, ChatResult, UpstreamProtocolError, UpstreamRequest
+from gateway.providers.base import (
+    Adapter,
+    ChatResult,
+    UpstreamProtocolError,
+    UpstreamRequest,
+    error_message,
+)
 from gateway.schemas import ChatRequest, EmbeddingsRequest
 
 logger = logging.getLogger(__name__)
@@ -120,10 +126,10 @@ def _timeout(route: RouteInfo, *, stream: bool) -> aiohttp.ClientTimeout:
     )
 
 
-async def _error_message(adapter: Adapter, response: aiohttp.ClientResponse) -> str:
+async def _error_message(response: aiohttp.ClientResponse) -> str:
     raw = await response.content.read(MAX_ERROR_BODY)
     try:
-        message = adapter.error_message(orjson.loads(raw))
+        message = error_message(orjson.loads(raw))
     except ValueError:
         message = None
     return message or f"The upstream rejected the request (HTTP {response.status})."
@@ -188,7 +194,7 @@ async def _send(
         return adapter, response
     try:
         if _classify(response.status) == "client":
-            message = await _error_message(adapter, response)
+            message = await _error_message(response)
             raise UpstreamRejected(route, response.status, message, attempts)
         attempts.failed(route, f"http {response.status}")
         return None

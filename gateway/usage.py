@@ -7,6 +7,7 @@ SQL runs unchanged on SQLite (ON CONFLICT needs SQLite ≥ 3.24)."""
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache
 
 from django.db import connection
 
@@ -20,21 +21,24 @@ COLUMNS = (
 )  # fmt: skip
 
 
-def insert_statement(values: dict[str, object]) -> tuple[str, dict[str, object]]:
-    """The INSERT for one usage row; a second one for the same request id adds nothing.
-
-    Written as INSERT … SELECT … {guard} so that ledger.settle can make it conditional on
-    the settle itself; run it alone with `standalone()`."""
-    missing = set(COLUMNS) - set(values)
-    if missing:
-        raise ValueError(f"usage row lacks {sorted(missing)}")
+@cache
+def _insert_sql() -> str:
+    """Built once per process: this runs on every request."""
     table = connection.ops.quote_name(UsageRecord._meta.db_table)
     names = ", ".join(COLUMNS)
     placeholders = ", ".join(f"%(u_{c})s" for c in COLUMNS)
     # Table and column names are our constants; every value is a bound parameter.
     sql = f"INSERT INTO {table} ({names}) SELECT {placeholders} {{guard}}"  # noqa: S608
-    sql += " ON CONFLICT (request_id) DO NOTHING"
-    return sql, {f"u_{c}": values[c] for c in COLUMNS}
+    return sql + " ON CONFLICT (request_id) DO NOTHING"
+
+
+def insert_statement(values: dict[str, object]) -> tuple[str, dict[str, object]]:
+    """The INSERT for one usage row (`values` from `row()`); a second one for the same
+    request id adds nothing.
+
+    Written as INSERT … SELECT … {guard} so that ledger.settle can make it conditional on
+    the settle itself; run it alone with `standalone()`."""
+    return _insert_sql(), {f"u_{c}": values[c] for c in COLUMNS}
 
 
 def standalone(statement: tuple[str, dict[str, object]]) -> tuple[str, dict[str, object]]:

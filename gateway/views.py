@@ -107,7 +107,7 @@ def _headers(admission: adm.Admission, provider: str) -> dict[str, str]:
 async def _failed_before_first_byte(
     admission: adm.Admission,
     failure: router.AllRoutesFailed | router.UpstreamRejected,
-    dialect: Dialect | None = None,
+    dialect: Dialect,
 ) -> Response:
     """Release the hold of a request no upstream answered, and tell the client why."""
     if isinstance(failure, router.AllRoutesFailed):
@@ -120,13 +120,21 @@ async def _failed_before_first_byte(
             failovers=failure.attempts.failovers,
         )
     await _finish(admission, outcome)
-    return (dialect or OPENAI).error(failure.as_api_error(), admission.request_id)
+    return dialect.error(failure.as_api_error(), admission.request_id)
 
 
-async def _chat_once(admission: adm.Admission, dialect: Dialect) -> Response:
-    chat = admission.request
+async def _answer_once(
+    admission: adm.Admission,
+    operation: router.Operation,
+    dialect: Dialect,
+    *,
+    estimate: Callable[[dict[str, Any]], TokenUsage],
+    render: Callable[[dict[str, Any], TokenUsage, int], dict[str, Any]],
+) -> Response:
+    """A non-stream request after admission: dispatch, settle, answer. `estimate` gives the
+    usage when the upstream reports none; `render` writes the body in the client's shape."""
     try:
-        done = await router.complete(router.chat_operation(chat), admission.model.routes)
+        done = await router.complete(operation, admission.model.routes)
     except (router.AllRoutesFailed, router.UpstreamRejected) as failure:
         return await _failed_before_first_byte(admission, failure, dialect)
     except asyncio.CancelledError:
@@ -136,10 +144,7 @@ async def _chat_once(admission: adm.Admission, dialect: Dialect) -> Response:
     usage = done.result.usage
     estimated = usage is None
     if usage is None:
-        usage = TokenUsage(
-            input_tokens=tokens.prompt_tokens_estimate(chat),
-            output_tokens=tokens.text_tokens_estimate(_content_chars(done.result.body)),
-        )
+        usage = estimate(done.result.body)
     outcome = adm.Outcome(
         Status.OK,
         200,
@@ -150,10 +155,23 @@ async def _chat_once(admission: adm.Admission, dialect: Dialect) -> Response:
         ttfb_ms=done.ttfb_ms,
     )
     charged = await _finish(admission, outcome)
-    body = dialect.completion(admission, done.result.body, usage, charged)
     headers = _headers(admission, done.route.provider_slug)
     headers["x-reapi-credits-charged"] = credits_text(charged)
-    return json_response(body, headers=headers)
+    return json_response(render(done.result.body, usage, charged), headers=headers)
+
+
+async def _chat_once(admission: adm.Admission, dialect: Dialect) -> Response:
+    chat = admission.request
+    return await _answer_once(
+        admission,
+        router.chat_operation(chat),
+        dialect,
+        estimate=lambda body: TokenUsage(
+            input_tokens=tokens.prompt_tokens_estimate(chat),
+            output_tokens=tokens.text_tokens_estimate(_content_chars(body)),
+        ),
+        render=lambda body, usage, charged: dialect.completion(admission, body, usage, charged),
+    )
 
 
 def _content_chars(body: dict[str, Any]) -> int:
@@ -280,30 +298,13 @@ async def embeddings(request: ApiRequest) -> Response:
         )
     except ApiError as error:
         return openai_error_response(error, request_id=request_id)
-    try:
-        done = await router.complete(router.embeddings_operation(parsed), admission.model.routes)
-    except (router.AllRoutesFailed, router.UpstreamRejected) as failure:
-        return await _failed_before_first_byte(admission, failure)
-    except asyncio.CancelledError:
-        await _finish(admission, adm.Outcome(Status.ABORTED, 499))
-        raise
-    usage = done.result.usage
-    estimated = usage is None
-    if usage is None:
-        usage = TokenUsage(input_tokens=tokens.embedding_tokens_estimate(parsed), output_tokens=0)
-    outcome = adm.Outcome(
-        Status.OK,
-        200,
-        provider_slug=done.route.provider_slug,
-        usage=usage,
-        estimated=estimated,
-        failovers=done.attempts.failovers,
-        ttfb_ms=done.ttfb_ms,
+    return await _answer_once(
+        admission,
+        router.embeddings_operation(parsed),
+        OPENAI,
+        estimate=lambda body: TokenUsage(tokens.embedding_tokens_estimate(parsed), 0),
+        render=lambda body, usage, charged: body,
     )
-    charged = await _finish(admission, outcome)
-    headers = _headers(admission, done.route.provider_slug)
-    headers["x-reapi-credits-charged"] = credits_text(charged)
-    return json_response(done.result.body, headers=headers)
 
 
 class StreamWriter(Protocol):
@@ -463,12 +464,16 @@ async def responses(request: ApiRequest) -> Response | StreamResponse:
     return await _chat_once(admission, RESPONSES)
 
 
-def _anthropic_chat(request: ApiRequest) -> ChatRequest:
-    """Parse an Anthropic Messages body into our internal (OpenAI-shaped) chat request."""
+def _anthropic_body(request: ApiRequest) -> dict[str, Any]:
+    """The JSON body of an Anthropic request, which must name its API version."""
     if not request.headers.get("anthropic-version"):
         raise ApiError(400, "anthropic-version: header is required.")
-    translated = anthropic.to_openai(parse_json_body(request.body))
-    return parse_chat(translated)
+    return parse_json_body(request.body)
+
+
+def _anthropic_chat(request: ApiRequest) -> ChatRequest:
+    """Parse an Anthropic Messages body into our internal (OpenAI-shaped) chat request."""
+    return parse_chat(anthropic.to_openai(_anthropic_body(request)))
 
 
 async def messages(request: ApiRequest) -> Response | StreamResponse:
@@ -496,11 +501,9 @@ async def count_tokens(request: ApiRequest) -> Response:
     """Anthropic's count_tokens: our estimate of the prompt (free, nothing is held)."""
     request_id = adm.new_request_id()
     try:
-        body = parse_json_body(request.body)
-        body.setdefault("max_tokens", 1)
+        body = _anthropic_body(request)
+        body.setdefault("max_tokens", 1)  # count_tokens takes no max_tokens; Messages needs one
         body.pop("stream", None)
-        if not request.headers.get("anthropic-version"):
-            raise ApiError(400, "anthropic-version: header is required.")
         chat = parse_chat(anthropic.to_openai(body))
         payload = await sync_to_async(_count_tokens, thread_sensitive=False)(
             raw_key_from(request), chat

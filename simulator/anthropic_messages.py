@@ -61,6 +61,7 @@ from simulator.faults import (
     find_directive,
     retry_after_headers,
     send_partial,
+    split_tool_word,
 )
 from simulator.jsonshape import is_int as _is_int
 from simulator.jsonshape import is_number as _is_number
@@ -72,7 +73,6 @@ ROLES = ("user", "assistant")
 _IMAGE_BLOCK_TOKENS = 85  # same flat price as the chat module's image parts
 JSON_PIECE_CHARS = 12  # tool input JSON is streamed in pieces of at most this many characters
 _TOOL_NAME = re.compile(r"[a-zA-Z0-9_-]{1,128}")
-_SPEC_WORDS = re.compile(r"[,\s]+")
 _MAX_SCHEMA_DEPTH = 4
 
 # Block types accepted in `messages[].content`. Only the first five are checked in detail; the
@@ -476,25 +476,17 @@ def _last_user_text(body: Any) -> str | None:
     return None
 
 
-def _split_directive(spec: str) -> tuple[str, bool]:
-    """Take the bare word `tool` (this module's own directive) out of a `[sim ...]` spec."""
-    words = [w for w in _SPEC_WORDS.split(spec.strip()) if w]
-    if "tool" not in words:
-        return spec, False
-    return " ".join(w for w in words if w != "tool"), True
-
-
 def directive(body: Any) -> str | None:
     """The fault part of a `[sim ...]` directive in the last user message, if any."""
     text = _last_user_text(body)
     found = None if text is None else find_directive(text)
-    return None if found is None else _split_directive(found)[0]
+    return None if found is None else split_tool_word(found)[0]
 
 
 def _wants_tool_directive(body: Any) -> bool:
     text = _last_user_text(body)
     found = None if text is None else find_directive(text)
-    return found is not None and _split_directive(found)[1]
+    return found is not None and split_tool_word(found)[1]
 
 
 def _text_tokens(text: Any) -> int:

@@ -132,6 +132,17 @@ def find_directive(text: str) -> str | None:
     return None if match is None else (match.group(1) or "")
 
 
+def split_tool_word(spec: str) -> tuple[str, bool]:
+    """Take the bare word `tool` (a request for a tool call, not a fault) out of a
+    `[sim ...]` spec: (the fault spec left, whether `tool` was there)."""
+    if "tool" not in spec:  # cheap check first
+        return spec, False
+    words = [w for w in _SPLIT.split(spec.strip()) if w]
+    if "tool" not in words:
+        return spec, False
+    return " ".join(w for w in words if w != "tool"), True
+
+
 @dataclass(frozen=True, slots=True)
 class Faults:
     """The merged faults for one request. `None` means "not set, use the server default"."""

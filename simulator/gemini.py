@@ -85,6 +85,7 @@ from simulator.faults import (
     find_directive,
     retry_after_headers,
     send_partial,
+    split_tool_word,
 )
 from simulator.openai_common import new_id
 from simulator.textgen import estimate_tokens, generate_tokens, seed_for
@@ -96,7 +97,6 @@ _URLSAFE = str.maketrans("-_", "+/")
 _MODES = ("AUTO", "ANY", "NONE", "VALIDATED", "MODE_UNSPECIFIED")
 # Google's rule for function names: letter or underscore first, then [a-zA-Z0-9_.:-], max 64.
 _FUNCTION_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_.:\-]{0,63}")
-_SPEC_WORDS = re.compile(r"[,\s]+")
 _DATA_FIELDS = (
     "text",
     "inlineData",
@@ -604,25 +604,17 @@ def _last_user_text(body: Any) -> str | None:
     return None
 
 
-def _split_directive(spec: str) -> tuple[str, bool]:
-    """Take the bare word `tool` (this module's own directive) out of a `[sim ...]` spec."""
-    words = [w for w in _SPEC_WORDS.split(spec.strip()) if w]
-    if "tool" not in words:
-        return spec, False
-    return " ".join(w for w in words if w != "tool"), True
-
-
 def directive(body: Any) -> str | None:
     """The fault part of a `[sim ...]` directive in the last user content, if any."""
     text = _last_user_text(body)
     found = None if text is None else find_directive(text)
-    return None if found is None else _split_directive(found)[0]
+    return None if found is None else split_tool_word(found)[0]
 
 
 def _wants_tool_directive(body: Any) -> bool:
     text = _last_user_text(body)
     found = None if text is None else find_directive(text)
-    return found is not None and _split_directive(found)[1]
+    return found is not None and split_tool_word(found)[1]
 
 
 def _name_tokens(value: Any) -> int:

@@ -61,7 +61,7 @@ from aiohttp import web
 
 from simulator.anthropic_messages import tool_input
 from simulator.endpoint import Call, Endpoint
-from simulator.faults import ErrorInfo, close_connection, find_directive
+from simulator.faults import ErrorInfo, close_connection, find_directive, split_tool_word
 from simulator.jsonshape import is_int as _is_int
 from simulator.jsonshape import json_type as _json_type
 from simulator.openai_common import json_response, new_id, render_error
@@ -75,7 +75,6 @@ JSON_OVERHEAD_TOKENS = 4  # json_object content: `{"`, `answer`, `": "`, `"}` ar
 _TOOL_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 _TOOL_CHOICES = ("none", "auto", "required")
 _RESPONSE_FORMATS = ("text", "json_object", "json_schema")
-_SPEC_WORDS = re.compile(r"[,\s]+")
 
 
 class InvalidRequest(Exception):
@@ -476,20 +475,10 @@ def _raw_directive(body: Any) -> str | None:
     return None
 
 
-def _split_directive(spec: str) -> tuple[str, bool]:
-    """Take the bare word `tool` (a tool-call request, not a fault) out of a `[sim ...]` spec."""
-    if "tool" not in spec:  # cheap check first
-        return spec, False
-    words = [w for w in _SPEC_WORDS.split(spec.strip()) if w]
-    if "tool" not in words:
-        return spec, False
-    return " ".join(w for w in words if w != "tool"), True
-
-
 def directive(body: Any) -> str | None:
     """The fault part of a `[sim ...]` directive in the last user message, if any."""
     found = _raw_directive(body)
-    return None if found is None else _split_directive(found)[0]
+    return None if found is None else split_tool_word(found)[0]
 
 
 def _wants_tool_directive(body: Any) -> bool:
@@ -499,7 +488,7 @@ def _wants_tool_directive(body: Any) -> bool:
     if not messages or not isinstance(messages[-1], dict) or messages[-1].get("role") != "user":
         return False
     found = _raw_directive(body)
-    return found is not None and _split_directive(found)[1]
+    return found is not None and split_tool_word(found)[1]
 
 
 def prompt_tokens(messages: list[dict[str, Any]], tools: Any) -> int:

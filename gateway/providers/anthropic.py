@@ -256,12 +256,6 @@ class AnthropicAdapter:
                 raise UpstreamProtocolError("the upstream sent an error event")
         raise UpstreamProtocolError("the stream ended without message_stop")
 
-    def error_message(self, payload: Any) -> str | None:
-        if isinstance(payload, dict) and isinstance(payload.get("error"), dict):
-            message = payload["error"].get("message")
-            return message if isinstance(message, str) else None
-        return None
-
     def embeddings_request(self, route: RouteInfo, request: EmbeddingsRequest) -> UpstreamRequest:
         raise NotImplementedError("Anthropic has no embeddings")
 

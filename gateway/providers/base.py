@@ -38,6 +38,18 @@ def openai_usage(usage: TokenUsage) -> dict[str, Any]:
     }
 
 
+def error_message(payload: Any) -> str | None:
+    """The message of a provider's error body. OpenAI, Anthropic and Google all answer
+    `{"error": {"message": ...}}` (some OpenAI-compatible servers send `{"error": "..."}`)."""
+    if isinstance(payload, dict):
+        error = payload.get("error")
+        if isinstance(error, dict) and isinstance(error.get("message"), str):
+            return error["message"]
+        if isinstance(error, str):
+            return error
+    return None
+
+
 class UpstreamProtocolError(Exception):
     """The upstream answered 200 with something we cannot read (retryable)."""
 
@@ -53,10 +65,6 @@ class Adapter(Protocol):
         self, response: aiohttp.ClientResponse, chat: ChatRequest
     ) -> AsyncIterator[dict[str, Any]]:
         """Yield OpenAI `chat.completion.chunk` dicts from a streaming 200 response."""
-        ...
-
-    def error_message(self, payload: Any) -> str | None:
-        """The provider's error message from an error body, if it has one."""
         ...
 
     def embeddings_request(

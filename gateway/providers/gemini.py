@@ -151,7 +151,7 @@ def _finish(reason: Any, called: bool) -> str:
 
 
 class GeminiAdapter:
-    def _request(self, route: RouteInfo, chat: ChatRequest) -> UpstreamRequest:
+    def chat_request(self, route: RouteInfo, chat: ChatRequest) -> UpstreamRequest:
         model = quote(route.upstream_model, safe="-._")
         method = "streamGenerateContent?alt=sse" if chat.stream else "generateContent"
         headers = {"content-type": "application/json"}
@@ -162,9 +162,6 @@ class GeminiAdapter:
             headers=headers,
             body=orjson.dumps(to_gemini(chat)),
         )
-
-    def chat_request(self, route: RouteInfo, chat: ChatRequest) -> UpstreamRequest:
-        return self._request(route, chat)
 
     def chat_result(self, payload: Any, chat: ChatRequest) -> ChatResult:
         if not isinstance(payload, dict) or not isinstance(payload.get("candidates"), list):
@@ -241,12 +238,6 @@ class GeminiAdapter:
             final["choices"] = []
             final["usage"] = openai_usage(usage)
             yield final
-
-    def error_message(self, payload: Any) -> str | None:
-        if isinstance(payload, dict) and isinstance(payload.get("error"), dict):
-            message = payload["error"].get("message")
-            return message if isinstance(message, str) else None
-        return None
 
     def embeddings_request(self, route: RouteInfo, request: EmbeddingsRequest) -> UpstreamRequest:
         raise NotImplementedError("Gemini embeddings are not wired yet")

@@ -75,15 +75,6 @@ class OpenAIAdapter:
             yield event
         raise UpstreamProtocolError("the stream ended without [DONE]")
 
-    def error_message(self, payload: Any) -> str | None:
-        if isinstance(payload, dict):
-            error = payload.get("error")
-            if isinstance(error, dict) and isinstance(error.get("message"), str):
-                return error["message"]
-            if isinstance(error, str):
-                return error
-        return None
-
     def embeddings_request(self, route: RouteInfo, request: EmbeddingsRequest) -> UpstreamRequest:
         body = dict(request.body)
         body["model"] = route.upstream_model
