@@ -60,6 +60,11 @@ class Model(models.Model):
     max_output_tokens = models.PositiveIntegerField(null=True, blank=True)
     max_video_seconds = models.PositiveIntegerField(null=True, blank=True)
     max_images = models.PositiveIntegerField(null=True, blank=True)
+    supports_streaming = models.BooleanField(
+        default=True,
+        help_text="Off for models whose upstreams cannot stream: a request with stream: true "
+        "is then refused with a 400 before anything is charged.",
+    )
     enabled = models.BooleanField(default=True, db_index=True)
     sort_order = models.IntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)

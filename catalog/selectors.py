@@ -46,6 +46,7 @@ class ModelInfo:
     created: int
     context_window: int | None
     max_output_tokens: int | None
+    supports_streaming: bool
     routes: tuple[RouteInfo, ...]
     # Every price row, newest first; the one in force is picked at request time.
     prices: tuple[Price, ...]
@@ -111,6 +112,7 @@ def _build() -> dict[str, ModelInfo]:
             created=int(m.created_at.timestamp()),
             context_window=m.context_window,
             max_output_tokens=m.max_output_tokens,
+            supports_streaming=m.supports_streaming,
             routes=tuple(routes.get(m.id, ())),
             prices=tuple(sorted(m.prices.all(), key=lambda p: p.effective_from, reverse=True)),
         )

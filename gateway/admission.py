@@ -115,6 +115,14 @@ def _admit(
     _connection_ready()
     key = authenticate(raw_key)
     model = resolve_model(key, slug, kind=kind)
+    if stream and not model.supports_streaming:
+        raise ApiError(
+            400,
+            f"The model '{slug}' does not support streaming. Send the request without "
+            "stream: true.",
+            param="stream",
+            code="stream_not_supported",
+        )
     limits.check_key_rpm(key)
     price = model.price_at(timezone.now())
     if price is None:
@@ -166,7 +174,16 @@ def _admit(
     )
 
 
-def admit_chat(raw_key: str | None, chat: ChatRequest, *, request_id: str) -> Admission:
+def admit_chat(
+    raw_key: str | None,
+    chat: ChatRequest,
+    *,
+    request_id: str,
+    endpoint: str = "chat.completions",
+) -> Admission:
+    """Admit a chat request; `endpoint` names the client's API in the usage row
+    (`chat.completions`, `responses`, `messages`)."""
+
     def worst_case(model: ModelInfo, price: Price) -> tuple[int, str]:
         cap = model.max_output_tokens or tokens.DEFAULT_MAX_OUTPUT_TOKENS
         if chat.max_output_tokens is not None and chat.max_output_tokens > cap:
@@ -190,7 +207,7 @@ def admit_chat(raw_key: str | None, chat: ChatRequest, *, request_id: str) -> Ad
         slug=chat.model,
         kind="chat",
         request_id=request_id,
-        endpoint="chat.completions",
+        endpoint=endpoint,
         request=chat,
         stream=chat.stream,
         worst_case=worst_case,

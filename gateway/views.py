@@ -455,7 +455,7 @@ async def responses(request: ApiRequest) -> Response | StreamResponse:
     try:
         chat = parse_chat(responses_codec.to_openai(parse_json_body(request.body)))
         admission = await sync_to_async(adm.admit_chat, thread_sensitive=False)(
-            raw_key_from(request), chat, request_id=request_id
+            raw_key_from(request), chat, request_id=request_id, endpoint="responses"
         )
     except ApiError as error:
         return RESPONSES.error(error, request_id)
@@ -482,7 +482,7 @@ async def messages(request: ApiRequest) -> Response | StreamResponse:
     try:
         chat = _anthropic_chat(request)
         admission = await sync_to_async(adm.admit_chat, thread_sensitive=False)(
-            raw_key_from(request), chat, request_id=request_id
+            raw_key_from(request), chat, request_id=request_id, endpoint="messages"
         )
     except ApiError as error:
         return ANTHROPIC.error(error, request_id)

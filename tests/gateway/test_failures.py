@@ -11,6 +11,7 @@ import pytest
 import requests
 
 from billing.models import Hold, LedgerEntry
+from catalog import selectors
 from gateway import tokens
 from gateway.models import UsageRecord
 from simulator.testing import closed_port
@@ -272,3 +273,49 @@ def test_a_request_that_outlives_its_hold_is_refunded_by_the_reconciler_and_char
     assert (record.status, record.charged_micros) == ("ok", 0)
     assert gateway.balance() == before
     gateway.assert_books_closed()
+
+
+@pytest.mark.parametrize(
+    "path,body,headers,shape",
+    [
+        ("/v1/chat/completions", {"messages": [{"role": "user", "content": "Hi"}]}, {}, "openai"),
+        ("/v1/responses", {"input": "Hi"}, {}, "openai"),
+        ("/v1/messages", {"max_tokens": 10, "messages": [{"role": "user", "content": "Hi"}]},
+         {"anthropic-version": "2023-06-01"}, "anthropic"),
+    ],
+)  # fmt: skip
+def test_a_stream_request_to_a_model_that_cannot_stream_is_refused_in_the_clients_protocol(
+    gateway, path, body, headers, shape
+):
+    gateway.model.supports_streaming = False
+    gateway.model.save()
+    selectors.invalidate()
+    before = gateway.balance()
+    response = requests.post(
+        gateway.url + path,
+        json={"model": "sim-chat", "stream": True, **body},
+        headers={"authorization": f"Bearer {gateway.raw_key}", **headers},
+        timeout=5,
+    )
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert "does not support streaming" in error["message"]
+    if shape == "anthropic":
+        assert response.json()["type"] == "error"
+        assert error["type"] == "invalid_request_error"
+    else:
+        assert error["param"] == "stream" and error["code"] == "stream_not_supported"
+    assert gateway.balance() == before
+    assert gateway.sim.request_count("a") == 0
+    assert not LedgerEntry.objects.filter(account=gateway.account(), kind="hold").exists()
+
+    # The same request without stream is served.
+    body = {"model": "sim-chat", **body}
+    response = requests.post(
+        gateway.url + path,
+        json=body,
+        headers={"authorization": f"Bearer {gateway.raw_key}", **headers},
+        timeout=5,
+    )
+    assert response.status_code == 200
+    assert gateway.balance() < before
