@@ -6,7 +6,7 @@ PORT ?= 8000
 SIMULATOR_PORT ?= 8090
 export SIMULATOR_URL ?= http://127.0.0.1:$(SIMULATOR_PORT)
 
-.PHONY: run test lint format install install-dev clean-test-db bench
+.PHONY: run test lint format install install-dev cli-clients clean-test-db bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,11 +30,26 @@ run: install
 	$(BIN)/python manage.py demo_user
 	PORT=$(PORT) SIMULATOR_PORT=$(SIMULATOR_PORT) $(BIN)/python scripts/run.py
 
-test: install-dev
+test: install-dev cli-clients
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Codex CLI and Claude Code, pinned, for tests/gateway/test_cli_clients.py (they run the real
+# clients against the test gateway). Installed from the npm registry when npm is here; without
+# npm those tests are skipped and say why.
+CODEX_VERSION ?= 0.171.0
+CLAUDE_CODE_VERSION ?= 2.1.332
+CLI_CLIENTS := var/cli-clients
+cli-clients:
+	@if [ -f $(CLI_CLIENTS)/.installed-$(CODEX_VERSION)-$(CLAUDE_CODE_VERSION) ]; then :; \
+	elif command -v npm >/dev/null; then \
+		mkdir -p $(CLI_CLIENTS) && \
+		npm install --prefix $(CLI_CLIENTS) --no-audit --no-fund --loglevel=error \
+			@openai/codex@$(CODEX_VERSION) @anthropic-ai/claude-code@$(CLAUDE_CODE_VERSION) && \
+		touch $(CLI_CLIENTS)/.installed-$(CODEX_VERSION)-$(CLAUDE_CODE_VERSION); \
+	else echo "npm not found: the Codex CLI and Claude Code tests will be skipped"; fi
 
 lint: install-dev
 	$(BIN)/ruff check .
