@@ -14,6 +14,7 @@ class Provider(models.Model):
     class Kind(models.TextChoices):
         SIMULATOR = "simulator", "Bundled simulator (OpenAI-compatible)"
         OPENAI = "openai", "OpenAI-compatible"
+        OPENAI_RESPONSES = "openai_responses", "OpenAI Responses API"
         ANTHROPIC = "anthropic", "Anthropic"
         GEMINI = "gemini", "Google Gemini"
         ARK = "ark", "ByteDance Ark"

@@ -481,7 +481,7 @@ def directive(body: Any) -> str | None:
     return None if found is None else split_tool_word(found)[0]
 
 
-def _wants_tool_directive(body: Any) -> bool:
+def wants_tool_directive(body: Any) -> bool:
     # Only while the user has the last word: once a `tool` message answers the call, the same
     # user turn must not ask again, so a tool loop ends with a text answer.
     messages = body.get("messages") if isinstance(body, dict) else None
@@ -554,7 +554,7 @@ class Answer:
         return None if self.tool is not None and not self.pieces else "".join(self.pieces)
 
 
-def _pieces(text: str) -> list[str]:
+def split_pieces(text: str) -> list[str]:
     return [text[at : at + JSON_PIECE_CHARS] for at in range(0, len(text), JSON_PIECE_CHARS)]
 
 
@@ -563,7 +563,9 @@ def _call_id(seed: int, name: str, arguments: str) -> str:
     return "call_" + digest[:24]
 
 
-def _plan(params: ChatParams, seed: int, wanted: int, wants_tool: bool, forced: bool) -> Answer:
+def plan_answer(
+    params: ChatParams, seed: int, wanted: int, wants_tool: bool, forced: bool
+) -> Answer:
     """The answer of one choice (seed already offset by the choice index)."""
     pieces: list[str] = []
     finish_reason = "stop"
@@ -574,7 +576,7 @@ def _plan(params: ChatParams, seed: int, wanted: int, wants_tool: bool, forced: 
         if fmt == "json_schema":
             schema = {"name": params.response_name, "input_schema": params.response_schema}
             text = json.dumps(tool_input(schema, seed & 0xFFFFFFFF))
-            pieces, tokens, json_pieces = _pieces(text), estimate_tokens(text), True
+            pieces, tokens, json_pieces = split_pieces(text), estimate_tokens(text), True
         else:
             overhead = JSON_OVERHEAD_TOKENS if fmt == "json_object" else 0
             limit = params.max_tokens
@@ -632,8 +634,10 @@ async def chat_completions(call: Call) -> web.StreamResponse:
         answers = _plain_answers(params, seed, wanted)
     else:
         forced = params.tool_choice in ("required", "function")
-        wants_tool = forced or (params.tool_choice == "auto" and _wants_tool_directive(call.body))
-        answers = [_plan(params, seed + i, wanted, wants_tool, forced) for i in range(params.n)]
+        wants_tool = forced or (params.tool_choice == "auto" and wants_tool_directive(call.body))
+        answers = [
+            plan_answer(params, seed + i, wanted, wants_tool, forced) for i in range(params.n)
+        ]
     prompt = prompt_tokens(params.messages, call.body.get("tools"))
     usage = usage_object(prompt, sum(a.tokens for a in answers))
     if params.stream:
@@ -698,7 +702,7 @@ def _deltas(answer: Answer) -> list[tuple[str, float]]:
             "function": {"name": tool.name, "arguments": ""},
         }
         deltas.append(('{"tool_calls":[' + _compact(head) + "]}", 0.0))
-        for piece in _pieces(tool.arguments):
+        for piece in split_pieces(tool.arguments):
             fragment = {"index": 0, "function": {"arguments": piece}}
             deltas.append(('{"tool_calls":[' + _compact(fragment) + "]}", len(piece) / 4))
     return deltas

@@ -1,6 +1,7 @@
 """The aiohttp application: protocol endpoints under every scope, plus the control API.
 
-Protocols: OpenAI chat completions and embeddings, Anthropic Messages, Gemini generateContent.
+Protocols: OpenAI chat completions, Responses and embeddings, Anthropic Messages, Gemini
+generateContent.
 Adding one (Ark, images) means writing one module with an `ENDPOINTS` list and adding it to
 `PROTOCOL_MODULES`.
 """
@@ -17,7 +18,14 @@ from typing import Any
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
-from simulator import anthropic_messages, gemini, openai_chat, openai_common, openai_embeddings
+from simulator import (
+    anthropic_messages,
+    gemini,
+    openai_chat,
+    openai_common,
+    openai_embeddings,
+    openai_responses,
+)
 from simulator.endpoint import Call, Endpoint, Settings
 from simulator.faults import DEFAULT_SCOPE, ErrorInfo, FaultSpecError, SimState, reset_connection
 
@@ -26,6 +34,7 @@ logger = logging.getLogger("simulator")
 # Fallback endpoints (catch-alls) are mounted after every specific one, whatever the order here.
 PROTOCOL_MODULES: Sequence[ModuleType] = (
     openai_chat,
+    openai_responses,
     openai_embeddings,
     anthropic_messages,
     gemini,

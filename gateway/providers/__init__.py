@@ -6,6 +6,7 @@ from gateway.providers.anthropic import AnthropicAdapter
 from gateway.providers.base import Adapter
 from gateway.providers.gemini import GeminiAdapter
 from gateway.providers.openai import OpenAIAdapter
+from gateway.providers.openai_responses import OpenAIResponsesAdapter
 
 _OPENAI = OpenAIAdapter()
 
@@ -13,6 +14,7 @@ _OPENAI = OpenAIAdapter()
 ADAPTERS: dict[str, Adapter] = {
     "openai": _OPENAI,
     "simulator": _OPENAI,
+    "openai_responses": OpenAIResponsesAdapter(),
     "anthropic": AnthropicAdapter(),
     "gemini": GeminiAdapter(),
 }

@@ -4,7 +4,6 @@ The provider's base URL has no /v1 (like the anthropic SDK's)."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -16,9 +15,11 @@ from catalog.selectors import RouteInfo
 from gateway import tokens
 from gateway.providers.base import (
     ChatResult,
+    Chunks,
     UpstreamProtocolError,
     UpstreamRequest,
-    openai_usage,
+    assistant_message,
+    chat_completion,
 )
 from gateway.providers.sse import iter_sse_data
 from gateway.schemas import ChatRequest, EmbeddingsRequest
@@ -183,35 +184,22 @@ class AnthropicAdapter:
                 calls.append({"id": block.get("id"), "type": "function", "function": {
                     "name": block.get("name"),
                     "arguments": orjson.dumps(block.get("input") or {}).decode()}})  # fmt: skip
-        message: dict[str, Any] = {"role": "assistant", "content": text or None}
-        if calls:
-            message["tool_calls"] = calls
-        usage = usage_from_anthropic(payload.get("usage"))
-        body = {
-            "id": "chatcmpl-" + str(payload.get("id", "")).removeprefix("msg_"),
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": chat.model,
-            "choices": [{"index": 0, "message": message, "logprobs": None,
-                         "finish_reason": FINISH_REASONS.get(payload.get("stop_reason"), "stop")}],
-        }  # fmt: skip
-        if usage is not None:
-            body["usage"] = openai_usage(usage)
-        return ChatResult(body=body, usage=usage)
+        return chat_completion(
+            id="chatcmpl-" + str(payload.get("id", "")).removeprefix("msg_"),
+            model=chat.model,
+            message=assistant_message(text, calls),
+            finish_reason=FINISH_REASONS.get(payload.get("stop_reason"), "stop"),
+            usage=usage_from_anthropic(payload.get("usage")),
+        )
 
     async def chat_events(
         self, response: aiohttp.ClientResponse, chat: ChatRequest
     ) -> AsyncIterator[dict[str, Any]]:
-        chunk_id, created = "chatcmpl-", int(time.time())
+        chunks = Chunks(chat.model)
         input_usage: dict[str, Any] = {}
         output_tokens = 0
         finish: str | None = None
         tool_index: dict[int, int] = {}  # Anthropic block index → OpenAI tool_calls index
-
-        def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
-            return {"id": chunk_id, "object": "chat.completion.chunk", "created": created,
-                    "model": chat.model, "choices": [{"index": 0, "delta": delta,
-                    "finish_reason": finish_reason}]}  # fmt: skip
 
         async for data in iter_sse_data(response):
             try:
@@ -221,36 +209,33 @@ class AnthropicAdapter:
             kind = event.get("type") if isinstance(event, dict) else None
             if kind == "message_start":
                 message = event.get("message") or {}
-                chunk_id = "chatcmpl-" + str(message.get("id", "")).removeprefix("msg_")
+                chunks.id = "chatcmpl-" + str(message.get("id", "")).removeprefix("msg_")
                 input_usage = message.get("usage") or {}
-                yield chunk({"role": "assistant", "content": ""})
+                yield chunks.delta({"role": "assistant", "content": ""})
             elif kind == "content_block_start":
                 block = event.get("content_block") or {}
                 if block.get("type") == "tool_use":
                     position = len(tool_index)
                     tool_index[event.get("index", 0)] = position
-                    yield chunk({"tool_calls": [{"index": position, "id": block.get("id"),
+                    yield chunks.delta({"tool_calls": [{"index": position, "id": block.get("id"),
                                  "type": "function", "function": {"name": block.get("name"),
                                  "arguments": ""}}]})  # fmt: skip
             elif kind == "content_block_delta":
                 delta = event.get("delta") or {}
                 if delta.get("type") == "text_delta":
-                    yield chunk({"content": delta.get("text", "")})
+                    yield chunks.delta({"content": delta.get("text", "")})
                 elif delta.get("type") == "input_json_delta":
                     position = tool_index.get(event.get("index", 0), 0)
-                    yield chunk({"tool_calls": [{"index": position, "function": {
+                    yield chunks.delta({"tool_calls": [{"index": position, "function": {
                         "arguments": delta.get("partial_json", "")}}]})  # fmt: skip
             elif kind == "message_delta":
                 finish = FINISH_REASONS.get((event.get("delta") or {}).get("stop_reason"), "stop")
                 output_tokens = (event.get("usage") or {}).get("output_tokens", output_tokens)
             elif kind == "message_stop":
-                yield chunk({}, finish or "stop")
+                yield chunks.delta({}, finish or "stop")
                 usage = usage_from_anthropic({**input_usage, "output_tokens": output_tokens})
                 if usage is not None:
-                    final = chunk({})
-                    final["choices"] = []
-                    final["usage"] = openai_usage(usage)
-                    yield final
+                    yield chunks.usage(usage)
                 return
             elif kind == "error":
                 raise UpstreamProtocolError("the upstream sent an error event")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -36,6 +37,60 @@ def openai_usage(usage: TokenUsage) -> dict[str, Any]:
         "total_tokens": usage.input_tokens + usage.output_tokens,
         "prompt_tokens_details": {"cached_tokens": usage.cached_input_tokens},
     }
+
+
+def chat_completion(
+    *, id: str, model: str, message: dict[str, Any], finish_reason: str, usage: TokenUsage | None
+) -> ChatResult:
+    """A finished answer of another protocol, in OpenAI's `chat.completion` shape."""
+    body: dict[str, Any] = {
+        "id": id,
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {"index": 0, "message": message, "logprobs": None, "finish_reason": finish_reason}
+        ],
+    }
+    if usage is not None:
+        body["usage"] = openai_usage(usage)
+    return ChatResult(body=body, usage=usage)
+
+
+def assistant_message(text: str, calls: list[dict[str, Any]]) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": text or None}
+    if calls:
+        message["tool_calls"] = calls
+    return message
+
+
+class Chunks:
+    """OpenAI `chat.completion.chunk` dicts for an adapter translating another protocol's
+    stream: `delta(...)` for each piece, `usage(...)` for the final choices-less chunk."""
+
+    def __init__(self, model: str) -> None:
+        self.id = "chatcmpl-"
+        self.model = model
+        self.created = int(time.time())
+
+    def delta(self, delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+        }
+
+    def usage(self, usage: TokenUsage) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "choices": [],
+            "usage": openai_usage(usage),
+        }
 
 
 def error_message(payload: Any) -> str | None:

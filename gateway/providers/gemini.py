@@ -7,7 +7,6 @@ way back, find a tool result's function name from the assistant turn that called
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote
@@ -19,9 +18,11 @@ from catalog.pricing import TokenUsage
 from catalog.selectors import RouteInfo
 from gateway.providers.base import (
     ChatResult,
+    Chunks,
     UpstreamProtocolError,
     UpstreamRequest,
-    openai_usage,
+    assistant_message,
+    chat_completion,
 )
 from gateway.providers.sse import iter_sse_data
 from gateway.schemas import ChatRequest, EmbeddingsRequest
@@ -176,33 +177,19 @@ class GeminiAdapter:
                 calls.append({"id": f"call_{len(calls)}", "type": "function", "function": {
                     "name": call.get("name"),
                     "arguments": orjson.dumps(call.get("args") or {}).decode()}})  # fmt: skip
-        message: dict[str, Any] = {"role": "assistant", "content": text or None}
-        if calls:
-            message["tool_calls"] = calls
-        usage = usage_from_gemini(payload.get("usageMetadata"))
-        body: dict[str, Any] = {
-            "id": "chatcmpl-" + str(payload.get("responseId", "")),
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": chat.model,
-            "choices": [{"index": 0, "message": message, "logprobs": None,
-                         "finish_reason": _finish(candidate.get("finishReason"), bool(calls))}],
-        }  # fmt: skip
-        if usage is not None:
-            body["usage"] = openai_usage(usage)
-        return ChatResult(body=body, usage=usage)
+        return chat_completion(
+            id="chatcmpl-" + str(payload.get("responseId", "")),
+            model=chat.model,
+            message=assistant_message(text, calls),
+            finish_reason=_finish(candidate.get("finishReason"), bool(calls)),
+            usage=usage_from_gemini(payload.get("usageMetadata")),
+        )
 
     async def chat_events(
         self, response: aiohttp.ClientResponse, chat: ChatRequest
     ) -> AsyncIterator[dict[str, Any]]:
-        created = int(time.time())
-        chunk_id = "chatcmpl-gemini"
+        chunks = Chunks(chat.model)
         started, calls, finish, usage = False, 0, None, None
-
-        def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
-            return {"id": chunk_id, "object": "chat.completion.chunk", "created": created,
-                    "model": chat.model, "choices": [{"index": 0, "delta": delta,
-                    "finish_reason": finish_reason}]}  # fmt: skip
 
         async for data in iter_sse_data(response):
             try:
@@ -213,31 +200,28 @@ class GeminiAdapter:
                 raise UpstreamProtocolError("the upstream sent an error event")
             if not started:
                 started = True
-                chunk_id = "chatcmpl-" + str(event.get("responseId", "gemini"))
-                yield chunk({"role": "assistant", "content": ""})
+                chunks.id = "chatcmpl-" + str(event.get("responseId", "gemini"))
+                yield chunks.delta({"role": "assistant", "content": ""})
             usage = usage_from_gemini(event.get("usageMetadata")) or usage
             for candidate in event.get("candidates") or []:
                 for part in (candidate.get("content") or {}).get("parts") or []:
                     text = part.get("text")
                     if isinstance(text, str) and text and not part.get("thought"):
-                        yield chunk({"content": text})
+                        yield chunks.delta({"content": text})
                     elif isinstance(part.get("functionCall"), dict):
                         call = part["functionCall"]
                         arguments = orjson.dumps(call.get("args") or {}).decode()
                         function = {"name": call.get("name"), "arguments": arguments}
                         tool_call = {"index": calls, "id": f"call_{calls}", "type": "function"}
-                        yield chunk({"tool_calls": [{**tool_call, "function": function}]})
+                        yield chunks.delta({"tool_calls": [{**tool_call, "function": function}]})
                         calls += 1
                 if candidate.get("finishReason"):
                     finish = candidate["finishReason"]
         if finish is None:
             raise UpstreamProtocolError("the stream ended without a finishReason")
-        yield chunk({}, _finish(finish, calls > 0))
+        yield chunks.delta({}, _finish(finish, calls > 0))
         if usage is not None:
-            final = chunk({})
-            final["choices"] = []
-            final["usage"] = openai_usage(usage)
-            yield final
+            yield chunks.usage(usage)
 
     def embeddings_request(self, route: RouteInfo, request: EmbeddingsRequest) -> UpstreamRequest:
         raise NotImplementedError("Gemini embeddings are not wired yet")
