@@ -14,7 +14,8 @@ class ApiKeyInline(admin.TabularInline):
     model = ApiKey
     extra = 0
     can_delete = False
-    fields = ("name", "prefix", "created_at", "last_used_at", "revoked_at", "expires_at")
+    fields = ("name", "prefix", "created_at", "last_used_at", "suspended_at", "revoked_at",
+              "expires_at")  # fmt: skip
     readonly_fields = fields
     show_change_link = True
 
@@ -25,19 +26,38 @@ class ApiKeyInline(admin.TabularInline):
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
     ordering = ("-date_joined",)
-    list_display = ("email", "is_active", "is_staff", "suspended_at", "closed_at", "date_joined")
+    list_display = (
+        "email", "is_active", "is_staff", "suspended_at", "blocked_until", "closed_at",
+        "date_joined",
+    )  # fmt: skip
     list_filter = ("is_active", "is_staff", "is_superuser")
     search_fields = ("email", "api_keys__prefix")
     readonly_fields = ("date_joined", "last_login", "closed_at")
     fieldsets = (
         (None, {"fields": ("email", "password")}),
-        ("Status", {"fields": ("is_active", "suspended_at", "suspension_reason", "closed_at")}),
+        (
+            "Status",
+            {
+                "fields": (
+                    "is_active",
+                    "suspended_at",
+                    "suspension_reason",
+                    "blocked_until",
+                    "closed_at",
+                )
+            },
+        ),
+        ("API limits", {"fields": ("rpm_limit", "tpm_limit", "concurrency_limit")}),
         ("Permissions", {"fields": ("is_staff", "is_superuser", "groups", "user_permissions")}),
         ("Dates", {"fields": ("last_login", "date_joined")}),
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
     inlines = [ApiKeyInline]
-    actions = ["suspend", "lift_suspension"]
+    actions = ["suspend", "lift_suspension", "lift_block"]
+
+    def save_model(self, request: HttpRequest, obj: User, form: object, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        keys.forget_cached_for(obj)  # limits and status changes apply at once
 
     @admin.action(description="Suspend selected accounts (API calls get 403 at once)")
     def suspend(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
@@ -57,11 +77,20 @@ class UserAdmin(BaseUserAdmin):
             keys.forget_cached_for(user)
         self.message_user(request, f"{count} suspension(s) lifted.", messages.SUCCESS)
 
+    @admin.action(description="Lift the automatic temporary block of selected accounts")
+    def lift_block(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        count = queryset.exclude(blocked_until__isnull=True).update(blocked_until=None)
+        for user in queryset:
+            keys.forget_cached_for(user)
+        self.message_user(request, f"{count} block(s) lifted.", messages.SUCCESS)
+
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
-    list_display = ("prefix", "name", "owner", "created_at", "last_used_at", "revoked_at")
-    list_filter = ("revoked_at",)
+    list_display = (
+        "prefix", "name", "owner", "created_at", "last_used_at", "suspended_at", "revoked_at",
+    )  # fmt: skip
+    list_filter = ("revoked_at", "suspended_at")
     search_fields = ("prefix", "name", "owner__email")
     raw_id_fields = ("owner",)
     # The hash is never shown; nothing here can reveal or set a secret.
@@ -77,6 +106,9 @@ class ApiKeyAdmin(admin.ModelAdmin):
         "spend_cap_micros",
         "spent_micros",
         "rpm_limit",
+        "tpm_limit",
+        "concurrency_limit",
+        "suspended_at",
     )
     readonly_fields = (
         "owner",
@@ -86,7 +118,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
         "revoked_at",
         "spent_micros",
     )
-    actions = ["revoke"]
+    actions = ["suspend", "lift_suspension", "revoke"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # keys are created by their owner, who alone sees the secret
@@ -94,6 +126,20 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: ApiKey, form: object, change: bool) -> None:
         super().save_model(request, obj, form, change)
         keys.forget_cached(obj)
+
+    @admin.action(description="Suspend selected keys (API calls get 403 at once)")
+    def suspend(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
+        count = queryset.filter(suspended_at__isnull=True).update(suspended_at=timezone.now())
+        for key in queryset:
+            keys.forget_cached(key)
+        self.message_user(request, f"{count} key(s) suspended.", messages.SUCCESS)
+
+    @admin.action(description="Lift suspension of selected keys")
+    def lift_suspension(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
+        count = queryset.exclude(suspended_at__isnull=True).update(suspended_at=None)
+        for key in queryset:
+            keys.forget_cached(key)
+        self.message_user(request, f"{count} key suspension(s) lifted.", messages.SUCCESS)
 
     @admin.action(description="Revoke selected keys")
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:

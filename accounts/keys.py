@@ -2,8 +2,9 @@
 
 The raw secret exists only in the return value of `create` / `rotate`; the database keeps its
 SHA-256 and a short prefix. Lookups are cached in each process for settings.API_KEY_CACHE_S
-seconds (5 by default): a revocation, rotation, suspension or account closure takes effect at
-once in the process that made it and within that many seconds everywhere else. The cache is
+seconds (5 by default); a revocation, rotation, suspension, block or account closure takes
+effect at once in the process that made it and within about a second everywhere else (a
+shared epoch counter, read at most once a second, clears every process's cache). The cache is
 per process on purpose: a shared-cache round trip cost more than the rest of authentication.
 """
 
@@ -16,12 +17,15 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
+from django.core.cache import cache as shared_cache
 from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import ApiKey, User
 
 KEY_PREFIX = "sk-reapi-"
+EPOCH_KEY = "keys:epoch"  # in the shared cache; bumped whenever a key's lookup must change
+EPOCH_CHECK_S = 1.0
 DISPLAY_LENGTH = len(KEY_PREFIX) + 6
 TOUCH_INTERVAL_S = 60
 
@@ -48,6 +52,23 @@ class AccountSuspended(KeyAuthError):
     code = "account_suspended"
 
 
+class KeySuspended(KeyAuthError):
+    code = "api_key_suspended"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The rate limits a request must pass: the key's own (None: none) and its account's
+    (staff-set or the site default)."""
+
+    key_rpm: int | None
+    key_tpm: int | None
+    key_concurrency: int | None
+    account_rpm: int
+    account_tpm: int
+    account_concurrency: int
+
+
 @dataclass(frozen=True)
 class AuthenticatedKey:
     """What the request path needs to know about a key, cheap to cache."""
@@ -57,8 +78,9 @@ class AuthenticatedKey:
     prefix: str
     allowed_models: tuple[str, ...]
     spend_cap_micros: int | None
-    rpm_limit: int | None
+    limits: Limits
     expires_at: datetime | None
+    blocked_until: datetime | None = None  # the account's automatic temporary block
 
     def allows_model(self, slug: str) -> bool:
         return not self.allowed_models or slug in self.allowed_models
@@ -79,8 +101,23 @@ class _LocalCache:
 
     def __init__(self) -> None:
         self._entries: dict[str, tuple[float, object]] = {}
+        self._epoch: object = None
+        self._checked_at = 0.0
+
+    def _sync(self) -> None:
+        """Drop every entry when another process changed a key (at most one shared-cache
+        read a second): so a suspension or revocation reaches every process within ~1 s."""
+        now = time.monotonic()
+        if now - self._checked_at < EPOCH_CHECK_S:
+            return
+        self._checked_at = now
+        epoch = shared_cache.get(EPOCH_KEY, 0)
+        if epoch != self._epoch:
+            self._entries.clear()
+            self._epoch = epoch
 
     def get(self, name: str) -> object | None:
+        self._sync()
         entry = self._entries.get(name)
         if entry is None or entry[0] < time.monotonic():
             return None
@@ -92,14 +129,24 @@ class _LocalCache:
         self._entries[name] = (time.monotonic() + ttl_s, value)
 
     def delete(self, name: str) -> None:
-        self._entries.pop(name, None)
+        self.delete_many([name])
 
     def delete_many(self, names: list[str]) -> None:
         for name in names:
             self._entries.pop(name, None)
+        _bump_epoch()
 
     def clear(self) -> None:
         self._entries.clear()
+        self._epoch = None
+        self._checked_at = 0.0
+
+
+def _bump_epoch() -> None:
+    try:
+        shared_cache.incr(EPOCH_KEY)
+    except ValueError:
+        shared_cache.add(EPOCH_KEY, 1, None)
 
 
 cache = _LocalCache()
@@ -117,6 +164,8 @@ def create(
     allowed_models: list[str] | None = None,
     spend_cap_micros: int | None = None,
     rpm_limit: int | None = None,
+    tpm_limit: int | None = None,
+    concurrency_limit: int | None = None,
 ) -> tuple[ApiKey, str]:
     """Create a key for `owner` and return it with its raw secret (shown once, never stored)."""
     raw = _new_secret()
@@ -129,6 +178,8 @@ def create(
         allowed_models=list(allowed_models or []),
         spend_cap_micros=spend_cap_micros,
         rpm_limit=rpm_limit,
+        tpm_limit=tpm_limit,
+        concurrency_limit=concurrency_limit,
     )
     return key, raw
 
@@ -153,6 +204,8 @@ def rotate(key: ApiKey) -> tuple[ApiKey, str]:
             allowed_models=locked.allowed_models,
             spend_cap_micros=locked.spend_cap_micros,
             rpm_limit=locked.rpm_limit,
+            tpm_limit=locked.tpm_limit,
+            concurrency_limit=locked.concurrency_limit,
         )
         revoke(locked)
     return new_key, raw
@@ -195,10 +248,17 @@ def _load(hashed: str) -> AuthenticatedKey | str:
             "allowed_models",
             "spend_cap_micros",
             "rpm_limit",
+            "tpm_limit",
+            "concurrency_limit",
+            "suspended_at",
             "owner__id",
             "owner__is_active",
             "owner__suspended_at",
             "owner__closed_at",
+            "owner__blocked_until",
+            "owner__rpm_limit",
+            "owner__tpm_limit",
+            "owner__concurrency_limit",
         )
         .first()
     )
@@ -211,14 +271,25 @@ def _load(hashed: str) -> AuthenticatedKey | str:
         return KeyRevoked.code
     if owner.suspended_at is not None:
         return AccountSuspended.code
+    if row.suspended_at is not None:
+        return KeySuspended.code
+    limits = Limits(
+        key_rpm=row.rpm_limit,
+        key_tpm=row.tpm_limit,
+        key_concurrency=row.concurrency_limit,
+        account_rpm=owner.rpm_limit or settings.RATE_LIMIT_ACCOUNT_RPM,
+        account_tpm=owner.tpm_limit or settings.RATE_LIMIT_ACCOUNT_TPM,
+        account_concurrency=owner.concurrency_limit or settings.RATE_LIMIT_ACCOUNT_CONCURRENCY,
+    )
     return AuthenticatedKey(
         id=row.id,
         owner_id=owner.id,
         prefix=row.prefix,
         allowed_models=tuple(row.allowed_models or ()),
         spend_cap_micros=row.spend_cap_micros,
-        rpm_limit=row.rpm_limit,
+        limits=limits,
         expires_at=row.expires_at,
+        blocked_until=owner.blocked_until,
     )
 
 
@@ -227,6 +298,7 @@ _FAILURES: dict[str, tuple[type[KeyAuthError], str]] = {
     KeyRevoked.code: (KeyRevoked, "This API key has been revoked."),
     KeyExpired.code: (KeyExpired, "This API key has expired."),
     AccountSuspended.code: (AccountSuspended, "This account is suspended. Contact support."),
+    KeySuspended.code: (KeySuspended, "This API key is suspended. Contact support."),
 }
 
 

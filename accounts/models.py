@@ -39,6 +39,20 @@ class User(AbstractBaseUser, PermissionsMixin):
     suspension_reason = models.CharField(max_length=200, blank=True)
     # Set when the customer closes the account; the row stays for the ledger's sake.
     closed_at = models.DateTimeField(null=True, blank=True)
+    # Set automatically when the account hammers refused requests (gateway/limits.py): API
+    # calls get 429 until then. Staff can lift it early in admin.
+    blocked_until = models.DateTimeField(null=True, blank=True)
+    # Account-wide API limits set by staff; empty means the site default (settings
+    # RATE_LIMIT_ACCOUNT_*). Every key of the account shares them.
+    rpm_limit = models.PositiveIntegerField(
+        "requests per minute", null=True, blank=True, help_text="Empty: the site default."
+    )
+    tpm_limit = models.PositiveIntegerField(
+        "tokens per minute", null=True, blank=True, help_text="Empty: the site default."
+    )
+    concurrency_limit = models.PositiveIntegerField(
+        "concurrent requests", null=True, blank=True, help_text="Empty: the site default."
+    )
 
     objects = UserManager()
 
@@ -74,7 +88,12 @@ class ApiKey(models.Model):
     # Spend cap in micro-credits (None = no cap); spent_micros counts settled and held spend.
     spend_cap_micros = models.BigIntegerField(null=True, blank=True)
     spent_micros = models.BigIntegerField(default=0)
-    rpm_limit = models.PositiveIntegerField(null=True, blank=True)
+    # Per-key limits on top of the account's (empty: only the account's apply).
+    rpm_limit = models.PositiveIntegerField("requests per minute", null=True, blank=True)
+    tpm_limit = models.PositiveIntegerField("tokens per minute", null=True, blank=True)
+    concurrency_limit = models.PositiveIntegerField("concurrent requests", null=True, blank=True)
+    # Set by staff: the key answers 403 until lifted (unlike revocation, reversible).
+    suspended_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

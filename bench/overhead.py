@@ -40,6 +40,9 @@ def prepare(env: dict[str, str]) -> str:
         "from accounts.models import User; from accounts import keys; from billing import ledger\n"
         "u = User.objects.filter(email='bench@reapi.local').first() or "
         "User.objects.create_user('bench@reapi.local', None)\n"
+        # Limits far above any load here: the limiter still runs on every request.
+        "User.objects.filter(pk=u.pk).update(rpm_limit=2_000_000_000, "
+        "tpm_limit=2_000_000_000, concurrency_limit=100_000)\n"
         "acct = ledger.account_for(u)\n"
         "n = acct.entries.count()\n"
         "ledger.grant(acct, amount_micros=10**15, idempotency_key=f'bench-{n}')\n"

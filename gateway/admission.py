@@ -52,7 +52,7 @@ def new_request_id() -> str:
 def authenticate(raw_key: str | None) -> AuthenticatedKey:
     try:
         return keys.authenticate(raw_key)
-    except keys.AccountSuspended as exc:
+    except (keys.AccountSuspended, keys.KeySuspended) as exc:
         raise ApiError(403, str(exc), type="permission_denied", code=exc.code) from None
     except keys.KeyAuthError as exc:
         if not raw_key:
@@ -95,7 +95,79 @@ class Admission:
     request: Any  # the parsed request: ChatRequest, EmbeddingsRequest, ...
     endpoint: str
     stream: bool
+    grant: limits.Grant | None = None
     started: float = field(default_factory=time.monotonic)
+
+
+def _admit_known(
+    key: AuthenticatedKey,
+    *,
+    slug: str,
+    kind: str,
+    request_id: str,
+    stream: bool,
+    worst_case: Callable[[ModelInfo, Price], tuple[int, str]],
+) -> tuple[ModelInfo, Price, Hold, limits.Grant]:
+    model = resolve_model(key, slug, kind=kind)
+    if stream and not model.supports_streaming:
+        raise ApiError(
+            400,
+            f"The model '{slug}' does not support streaming. Send the request without "
+            "stream: true.",
+            param="stream",
+            code="stream_not_supported",
+        )
+    price = model.price_at(timezone.now())
+    if price is None:
+        raise ApiError(503, f"The model '{slug}' has no price yet.", type="api_error",
+                       code="model_not_priced")  # fmt: skip
+    if not model.routes:
+        raise ApiError(
+            503,
+            f"The model '{slug}' is temporarily unavailable.",
+            type="api_error",
+            code="no_route_available",
+        )
+    amount, covers = worst_case(model, price)
+    amount = max(amount, 1)
+    account = CreditAccount(pk=_account_id(key.owner_id))
+    grant = limits.admit(key, request_id)
+    try:
+        hold = _reserve(account, amount, covers, key=key, model=model, request_id=request_id)
+    except BaseException:
+        limits.finish(grant, tokens=0)  # refused after all: free its concurrency slot
+        raise
+    return model, price, hold, grant
+
+
+def _reserve(
+    account: CreditAccount, amount: int, covers: str, *, key: AuthenticatedKey,
+    model: ModelInfo, request_id: str,
+) -> Hold:  # fmt: skip
+    try:
+        return ledger.reserve(
+            account,
+            amount_micros=amount,
+            request_id=request_id,
+            api_key_id=key.id,
+            model_slug=model.slug,
+        )
+    except ledger.InsufficientCredits:
+        raise ApiError(
+            402,
+            "Insufficient credits: this request may cost up to "
+            f"{credits_text(amount, grouping=True)} credits ({covers}). Add credits"
+            + (", or lower max_tokens." if model.kind == "chat" else "."),
+            type="insufficient_quota",
+            code="insufficient_credits",
+        ) from None
+    except ledger.SpendCapReached:
+        raise ApiError(
+            402,
+            "This API key has reached its spend cap. Raise the cap in Settings → API keys.",
+            type="insufficient_quota",
+            code="key_spend_cap_reached",
+        ) from None
 
 
 def _admit(
@@ -114,54 +186,14 @@ def _admit(
     covers, for the 402 message)."""
     _connection_ready()
     key = authenticate(raw_key)
-    model = resolve_model(key, slug, kind=kind)
-    if stream and not model.supports_streaming:
-        raise ApiError(
-            400,
-            f"The model '{slug}' does not support streaming. Send the request without "
-            "stream: true.",
-            param="stream",
-            code="stream_not_supported",
-        )
-    limits.check_key_rpm(key)
-    price = model.price_at(timezone.now())
-    if price is None:
-        raise ApiError(503, f"The model '{slug}' has no price yet.", type="api_error",
-                       code="model_not_priced")  # fmt: skip
-    if not model.routes:
-        raise ApiError(
-            503,
-            f"The model '{slug}' is temporarily unavailable.",
-            type="api_error",
-            code="no_route_available",
-        )
-    amount, covers = worst_case(model, price)
-    amount = max(amount, 1)
-    account = CreditAccount(pk=_account_id(key.owner_id))
     try:
-        hold = ledger.reserve(
-            account,
-            amount_micros=amount,
-            request_id=request_id,
-            api_key_id=key.id,
-            model_slug=model.slug,
-        )
-    except ledger.InsufficientCredits:
-        raise ApiError(
-            402,
-            "Insufficient credits: this request may cost up to "
-            f"{credits_text(amount, grouping=True)} credits ({covers}). Add credits"
-            + (", or lower max_tokens." if kind == "chat" else "."),
-            type="insufficient_quota",
-            code="insufficient_credits",
-        ) from None
-    except ledger.SpendCapReached:
-        raise ApiError(
-            402,
-            "This API key has reached its spend cap. Raise the cap in Settings → API keys.",
-            type="insufficient_quota",
-            code="key_spend_cap_reached",
-        ) from None
+        model, price, hold, grant = _admit_known(
+            key, slug=slug, kind=kind, request_id=request_id, stream=stream,
+            worst_case=worst_case,
+        )  # fmt: skip
+    except ApiError:
+        limits.note_refused(key.owner_id)
+        raise
     return Admission(
         request_id=request_id,
         key=key,
@@ -171,6 +203,7 @@ def _admit(
         request=request,
         endpoint=endpoint,
         stream=stream,
+        grant=grant,
     )
 
 
@@ -275,9 +308,17 @@ def finish(admission: Admission, outcome: Outcome) -> int:
 
     Returns the micro-credits charged. Safe to call twice: the ledger is keyed by request id
     and the usage row is unique per request."""
+    usage = outcome.usage or TokenUsage(0, 0)
+    try:
+        return _settle(admission, outcome, usage)
+    finally:
+        if admission.grant is not None:
+            limits.finish(admission.grant, tokens=usage.input_tokens + usage.output_tokens)
+
+
+def _settle(admission: Admission, outcome: Outcome, usage: TokenUsage) -> int:
     _connection_ready()
     charged = charge_for(admission, outcome)
-    usage = outcome.usage or TokenUsage(0, 0)
     record = usage_rows.insert_statement(
         usage_rows.row(
             request_id=admission.request_id,

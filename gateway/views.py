@@ -19,7 +19,7 @@ from asgiref.sync import sync_to_async
 
 from catalog.pricing import TokenUsage
 from gateway import admission as adm
-from gateway import router, selectors, tokens
+from gateway import limits, router, selectors, tokens
 from gateway.asgi import ApiRequest, Response, StreamResponse, json_response
 from gateway.codecs import anthropic
 from gateway.codecs import responses as responses_codec
@@ -101,6 +101,7 @@ def _headers(admission: adm.Admission, provider: str) -> dict[str, str]:
     }
     if provider:
         headers["x-reapi-provider"] = provider
+    headers.update(limits.headers(admission.grant, anthropic=admission.endpoint == "messages"))
     return headers
 
 

@@ -112,9 +112,10 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
+        "control_folder": str(_broker_dir / "control"),  # kombu's default is ./control
         "store_processed": False,
     }
-    for _folder in ("queue", "processed"):
+    for _folder in ("queue", "processed", "control"):
         (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Every periodic task, in one place.
@@ -228,8 +229,8 @@ DJSTRIPE_SUBSCRIBER_MODEL = AUTH_USER_MODEL
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("MAX_BODY_MB", default=20) * 1024 * 1024
 
 # --- reAPI --------------------------------------------------------------------------------
-# Seconds an API-key lookup stays cached; a revocation takes effect within this window on
-# other processes (at once on the process that revoked, and at once everywhere with Redis).
+# Seconds an API-key lookup stays cached in a process. Changes (revocation, suspension) clear
+# every process's cache within about a second through a shared counter (accounts/keys.py).
 API_KEY_CACHE_S = env_int("API_KEY_CACHE_S", default=5)
 # A hold left open by a crashed process is settled or released by the reconciler after this.
 HOLD_TTL_S = env_int("HOLD_TTL_S", default=900)
@@ -237,6 +238,16 @@ HOLD_TTL_S = env_int("HOLD_TTL_S", default=900)
 BREAKER_FAILURES = env_int("BREAKER_FAILURES", default=5)
 BREAKER_WINDOW_S = env_int("BREAKER_WINDOW_S", default=30)
 BREAKER_COOLDOWN_S = env_int("BREAKER_COOLDOWN_S", default=30)
+# API rate limits of an account when staff set none on it (User.rpm_limit, ...); keys may
+# set tighter ones of their own. Enforced in Redis when REDIS_URL is set (shared by every
+# process), in process memory otherwise (gateway/limits.py).
+RATE_LIMIT_ACCOUNT_RPM = env_int("RATE_LIMIT_ACCOUNT_RPM", default=1_000)
+RATE_LIMIT_ACCOUNT_TPM = env_int("RATE_LIMIT_ACCOUNT_TPM", default=2_000_000)
+RATE_LIMIT_ACCOUNT_CONCURRENCY = env_int("RATE_LIMIT_ACCOUNT_CONCURRENCY", default=100)
+# An account whose requests are refused (4xx) more than this many times in a minute is
+# blocked for BLOCK_S seconds (429 temporarily_blocked); staff can lift it in admin.
+BLOCK_FAILURES_PER_MINUTE = env_int("BLOCK_FAILURES_PER_MINUTE", default=600)
+BLOCK_S = env_int("BLOCK_S", default=300)
 # Where the bundled upstream simulator listens (the demo catalog routes to it).
 SIMULATOR_URL = env_str("SIMULATOR_URL", "http://127.0.0.1:8090").rstrip("/")
 

@@ -21,7 +21,7 @@ from billing import ledger
 from billing.models import CreditAccount, Hold
 from catalog import selectors
 from catalog.models import Model, Price, Provider, Route
-from gateway import admission, health
+from gateway import admission, health, limits
 from reapi.money import usd_to_micros as usd
 from simulator.testing import SimulatorProcess, free_port, start_simulator
 
@@ -100,6 +100,7 @@ def reset_process_state() -> None:
     cache.clear()
     keys.cache.clear()
     health.reset()
+    limits.reset()
     selectors.invalidate()
     admission._account_ids.clear()
     keys._last_touch.clear()
