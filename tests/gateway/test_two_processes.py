@@ -1,0 +1,115 @@
+"""Two web processes sharing Redis (and the test database), as on two machines: a route's
+breaker opened by one process's requests is skipped by the other within a second, and a rate
+limit counts both processes' requests together.
+
+Needs Redis: CI always has it; without REDIS_URL (the embedded default, one process) this
+module is skipped."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from django.conf import settings
+from django.db import connection
+
+from accounts import keys
+from simulator.testing import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+HELLO = [{"role": "user", "content": "Hi"}]
+IN_CI = os.environ.get("CI") == "true"
+
+pytestmark = pytest.mark.skipif(
+    not settings.REDIS_URL and not IN_CI, reason="shared state across processes needs Redis"
+)
+
+
+def _database_url() -> str:
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    user = db.get("USER") or "postgres"
+    return (
+        f"postgres://{user}@{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
+    )
+
+
+@pytest.fixture
+def two_servers(gateway) -> Iterator[list[str]]:
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "reapi.settings",
+        "DATABASE_URL": _database_url(),
+        "REDIS_URL": settings.REDIS_URL,
+        "CACHE_KEY_PREFIX": settings.CACHES["default"].get("KEY_PREFIX", "reapi"),
+        "LOG_LEVEL": "WARNING",
+    }
+    processes, urls = [], []
+    for _ in range(2):
+        port = free_port()
+        processes.append(subprocess.Popen(  # noqa: S603 (our own server)
+            [sys.executable, "-m", "reapi.serve", "--host", "127.0.0.1", "--port", str(port),
+             "--workers", "1", "--log-level", "warning"],
+            cwd=ROOT, env=env,
+        ))  # fmt: skip
+        urls.append(f"http://127.0.0.1:{port}")
+    try:
+        for url, process in zip(urls, processes, strict=True):
+            deadline = time.monotonic() + 30
+            while True:
+                assert process.poll() is None, "a web process exited"
+                try:
+                    if requests.get(url + "/v1/models", timeout=1).status_code == 401:
+                        break
+                except requests.RequestException:
+                    pass
+                assert time.monotonic() < deadline, "a web process did not start"
+                time.sleep(0.2)
+        yield urls
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def _chat(url: str, key: str) -> requests.Response:
+    return requests.post(
+        url + "/v1/chat/completions",
+        json={"model": "sim-chat", "messages": HELLO, "max_tokens": 5},
+        headers={"authorization": f"Bearer {key}"},
+        timeout=10,
+    )
+
+
+def test_a_breaker_opened_by_one_process_is_skipped_by_the_other(gateway, two_servers):
+    first, second = two_servers
+    gateway.sim.set_fault("a", status=503)
+    # Process one pays for the failures until route a's breaker opens...
+    for _ in range(settings.BREAKER_FAILURES):
+        answer = _chat(first, gateway.raw_key)
+        assert answer.status_code == 200 and answer.headers["x-reapi-provider"] == "sim-b"
+    tried = gateway.sim.request_count("a")
+    assert tried == settings.BREAKER_FAILURES
+    time.sleep(1.1)  # a process re-reads the shared breakers at most once a second
+    # ...process two never tries route a again: it goes straight to b.
+    for _ in range(5):
+        answer = _chat(second, gateway.raw_key)
+        assert answer.status_code == 200 and answer.headers["x-reapi-provider"] == "sim-b"
+    assert gateway.sim.request_count("a") == tried
+
+
+def test_a_rate_limit_counts_both_processes_together(gateway, two_servers):
+    _, raw = keys.create(gateway.user, name="shared", rpm_limit=6)
+    statuses = [_chat(two_servers[i % 2], raw).status_code for i in range(10)]
+    assert statuses == [200] * 6 + [429] * 4
