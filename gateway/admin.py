@@ -1,16 +1,33 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.db.models import Count, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.http import HttpRequest
+from django.utils import timezone
 
 from billing.templatetags.credits import credits
 from gateway import health
-from gateway.models import RouteHealth, UsageRecord
+from gateway.models import RouteHealth, UpstreamFailure, UsageRecord
+
+
+class ReadOnlyHistory(admin.ModelAdmin):
+    """History rows: listed and filtered, never added, edited or deleted in admin."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
 
 
 @admin.register(UsageRecord)
-class UsageRecordAdmin(admin.ModelAdmin):
+class UsageRecordAdmin(ReadOnlyHistory):
     """Metadata of every request (never content). Read-only: it is history."""
 
     list_display = (
@@ -26,19 +43,23 @@ class UsageRecordAdmin(admin.ModelAdmin):
     def charged(self, obj: UsageRecord) -> str:
         return credits(obj.charged_micros)
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
 
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
+@admin.register(UpstreamFailure)
+class UpstreamFailureAdmin(ReadOnlyHistory):
+    """Every failed upstream attempt (then failed over or failed): filter by provider and
+    reason to see which provider fails and how often."""
 
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
+    list_display = ("created_at", "provider_slug", "reason", "model_slug", "request_id")
+    list_filter = ("provider_slug", "reason")
+    search_fields = ("request_id", "provider_slug", "model_slug")
+    date_hierarchy = "created_at"
 
 
 @admin.register(RouteHealth)
 class RouteHealthAdmin(admin.ModelAdmin):
-    list_display = ("model", "provider", "upstream_model", "priority", "enabled", "breaker")
+    list_display = (
+        "model", "provider", "upstream_model", "priority", "enabled", "breaker", "failures_24h",
+    )  # fmt: skip
     list_filter = ("provider", "enabled")
     search_fields = ("model__slug", "provider__slug", "upstream_model")
     list_select_related = ("model", "provider")
@@ -47,6 +68,22 @@ class RouteHealthAdmin(admin.ModelAdmin):
     @admin.display(description="Circuit breaker")
     def breaker(self, obj: RouteHealth) -> str:
         return health.state(obj.pk)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[RouteHealth]:
+        since = timezone.now() - timedelta(hours=24)
+        failures = (
+            UpstreamFailure.objects.filter(
+                provider_slug=OuterRef("provider__slug"), created_at__gte=since
+            )
+            .values("provider_slug")
+            .annotate(n=Count("id"))
+            .values("n")
+        )
+        return super().get_queryset(request).annotate(failures=Coalesce(Subquery(failures), 0))
+
+    @admin.display(description="Provider failures (24 h)", ordering="failures")
+    def failures_24h(self, obj: RouteHealth) -> int:
+        return obj.failures
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

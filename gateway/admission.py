@@ -25,7 +25,7 @@ from catalog.selectors import ModelInfo
 from gateway import limits, tokens
 from gateway import usage as usage_rows
 from gateway.errors import ApiError
-from gateway.models import UsageRecord
+from gateway.models import UpstreamFailure, UsageRecord
 from gateway.schemas import ChatRequest, EmbeddingsRequest
 from reapi.money import credits_text
 
@@ -291,8 +291,12 @@ class Outcome:
     provider_slug: str = ""
     usage: TokenUsage | None = None
     estimated: bool = False
-    failovers: int = 0
+    failures: tuple[tuple[str, str], ...] = ()  # (provider slug, reason) of failed attempts
     ttfb_ms: int | None = None
+
+    @property
+    def failovers(self) -> int:
+        return len(self.failures)
 
 
 def charge_for(admission: Admission, outcome: Outcome) -> int:
@@ -361,6 +365,12 @@ def _settle(admission: Admission, outcome: Outcome, usage: TokenUsage) -> int:
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
         charged = 0
+    if outcome.failures:
+        UpstreamFailure.objects.bulk_create(
+            UpstreamFailure(request_id=admission.request_id, provider_slug=provider,
+                            model_slug=admission.model.slug, reason=reason[:40])
+            for provider, reason in outcome.failures
+        )  # fmt: skip
     logger.info(
         "request finished",
         extra={

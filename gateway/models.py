@@ -63,6 +63,27 @@ class UsageRecord(models.Model):
         return f"{self.request_id} {self.model_slug} {self.status}"
 
 
+class UpstreamFailure(models.Model):
+    """One failed attempt at an upstream (the request then failed over or failed): which
+    provider, why, when. Metadata only; written only when an attempt fails."""
+
+    request_id = models.CharField(max_length=64, db_index=True)
+    provider_slug = models.CharField(max_length=50)
+    model_slug = models.CharField(max_length=100)
+    # refused, timeout, status_503, unreadable, ... (gateway/router.py)
+    reason = models.CharField(max_length=40)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["provider_slug", "-created_at"], name="failure_provider_recent")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider_slug} {self.reason}"
+
+
 class RouteHealth(Route):
     """The catalog's routes seen by operations: circuit breaker state, forced open/closed."""
 

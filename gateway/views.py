@@ -112,13 +112,13 @@ async def _failed_before_first_byte(
 ) -> Response:
     """Release the hold of a request no upstream answered, and tell the client why."""
     if isinstance(failure, router.AllRoutesFailed):
-        outcome = adm.Outcome(Status.UPSTREAM_ERROR, 502, failovers=failure.attempts.failovers)
+        outcome = adm.Outcome(Status.UPSTREAM_ERROR, 502, failures=tuple(failure.attempts.failures))
     else:
         outcome = adm.Outcome(
             Status.CLIENT_ERROR,
             failure.status,
             provider_slug=failure.route.provider_slug,
-            failovers=failure.attempts.failovers,
+            failures=tuple(failure.attempts.failures),
         )
     await _finish(admission, outcome)
     return dialect.error(failure.as_api_error(), admission.request_id)
@@ -152,7 +152,7 @@ async def _answer_once(
         provider_slug=done.route.provider_slug,
         usage=usage,
         estimated=estimated,
-        failovers=done.attempts.failovers,
+        failures=tuple(done.attempts.failures),
         ttfb_ms=done.ttfb_ms,
     )
     charged = await _finish(admission, outcome)
@@ -234,7 +234,9 @@ async def _relay(
     usage: TokenUsage | None = None
     raw_usage: dict[str, Any] | None = None
     finished = False
-    base = dict(provider_slug=provider, failovers=opened.attempts.failovers, ttfb_ms=opened.ttfb_ms)
+    base = dict(
+        provider_slug=provider, failures=tuple(opened.attempts.failures), ttfb_ms=opened.ttfb_ms
+    )
     try:
         event: dict[str, Any] | None = opened.first
         while event is not None:

@@ -96,3 +96,30 @@ def test_staff_see_breakers_and_force_them_in_admin(gateway):
     assert served_by(gateway) == "sim-a"
     usage = client.get(reverse("admin:gateway_usagerecord_changelist"))
     assert usage.status_code == 200 and "sim-chat" in usage.content.decode()
+
+
+def test_failed_attempts_are_recorded_per_provider_and_shown_to_staff(gateway):
+    from django.test import Client
+    from django.urls import reverse
+
+    from accounts.models import User
+    from gateway.models import UpstreamFailure
+
+    gateway.sim.set_fault("a", status=503, times=2)
+    for _ in range(3):
+        served_by(gateway)
+    failures = list(UpstreamFailure.objects.values_list("provider_slug", "reason"))
+    assert failures == [("sim-a", "http 503")] * 2
+    # Metadata only: the request ids match usage rows, and nothing else is kept.
+    assert set(UpstreamFailure.objects.values_list("request_id", flat=True)) <= set(
+        UsageRecord.objects.values_list("request_id", flat=True)
+    )
+    staff = User.objects.create_superuser("ops@example.com", "ops-password-1")
+    client = Client()
+    client.force_login(staff)
+    page = client.get(reverse("admin:gateway_routehealth_changelist")).content.decode()
+    assert '<td class="field-failures_24h">2</td>' in page
+    listing = client.get(
+        reverse("admin:gateway_upstreamfailure_changelist") + "?provider_slug=sim-a"
+    )
+    assert listing.status_code == 200 and "http 503" in listing.content.decode()
