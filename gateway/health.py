@@ -6,9 +6,15 @@ BREAKER_WINDOW_S after its first failure). At BREAKER_FAILURES the breaker opens
 BREAKER_COOLDOWN_S: the router puts the route last. When the cooldown has passed the next
 request tries it again (half-open); success closes the breaker, failure opens it again.
 
-The hot path reads a small process-local copy of the open breakers, refreshed from the
-cache at most once a second, so a healthy request costs no cache round trip at all; writes
-happen only on failures and on the first success after one."""
+Latency: each process keeps a moving average of every route's time to first byte and
+publishes it at most once a second into one shared map; the router weights routes of one
+priority by it (a route twice as slow gets half the traffic, never less than MIN_SHARE of
+its weight, so it keeps being measured).
+
+The hot path reads a small process-local copy of the open breakers and the latencies,
+refreshed from the cache at most once a second, so a healthy request costs no cache round
+trip at all; writes happen on failures, on the first success after one, and once a second
+for latency."""
 
 from __future__ import annotations
 
@@ -19,7 +25,10 @@ from django.conf import settings
 from django.core.cache import cache
 
 OPEN_KEY = "breakers:open"  # {route_id: open_until (unix time)}
+LATENCY_KEY = "routes:latency"  # {route_id: moving average of time to first byte, ms}
 REFRESH_S = 1.0
+ALPHA = 0.2  # weight of the newest sample in the moving average
+MIN_SHARE = 0.05
 
 
 class _Local:
@@ -28,6 +37,9 @@ class _Local:
         self.open: dict[int, float] = {}
         self.loaded_at = 0.0
         self.failing: set[int] = set()  # routes with failures we may need to clear
+        self.latency: dict[int, float] = {}  # shared view, refreshed with `open`
+        self.measured: dict[int, float] = {}  # this process's samples since it published
+        self.published_at = 0.0
 
 
 _local = _Local()
@@ -36,7 +48,9 @@ _local = _Local()
 def _open_breakers() -> dict[int, float]:
     now = time.monotonic()
     if now - _local.loaded_at >= REFRESH_S:
-        _local.open = dict(cache.get(OPEN_KEY) or {})
+        found = cache.get_many([OPEN_KEY, LATENCY_KEY])
+        _local.open = dict(found.get(OPEN_KEY) or {})
+        _local.latency = {**(found.get(LATENCY_KEY) or {}), **_local.measured}
         _local.loaded_at = now
     return _local.open
 
@@ -66,6 +80,34 @@ def record_failure(route_id: int) -> bool:
         cache.set(OPEN_KEY, breakers, timeout=None)
         _local.open, _local.loaded_at = breakers, time.monotonic()
     return True
+
+
+def record_latency(route_id: int, ms: float) -> None:
+    """Fold one time-to-first-byte sample into the route's average; publish once a second."""
+    known = _local.measured.get(route_id, _local.latency.get(route_id))
+    average = ms if known is None else known + ALPHA * (ms - known)
+    _local.measured[route_id] = average
+    _local.latency[route_id] = average
+    now = time.monotonic()
+    if now - _local.published_at < REFRESH_S:
+        return
+    _local.published_at = now
+    with _local.lock:
+        shared = dict(cache.get(LATENCY_KEY) or {})
+        shared.update(_local.measured)
+        cache.set(LATENCY_KEY, shared, timeout=3600)
+        _local.measured = {}
+
+
+def latency_factor(route_ids: list[int]) -> dict[int, float]:
+    """Each route's share multiplier among `route_ids`: fastest / its latency, at least
+    MIN_SHARE; routes never measured count as the fastest (so they get measured)."""
+    _open_breakers()  # refresh the shared view if due
+    known = {r: _local.latency[r] for r in route_ids if r in _local.latency}
+    if not known:
+        return dict.fromkeys(route_ids, 1.0)
+    fastest = max(min(known.values()), 1.0)
+    return {r: max(MIN_SHARE, fastest / max(known.get(r, fastest), 1.0)) for r in route_ids}
 
 
 def record_success(route_id: int) -> None:
@@ -99,5 +141,6 @@ def state(route_id: int) -> str:
 
 def reset() -> None:
     """Forget every breaker (tests)."""
-    cache.delete(OPEN_KEY)
+    cache.delete_many([OPEN_KEY, LATENCY_KEY])
     _local.open, _local.loaded_at, _local.failing = {}, 0.0, set()
+    _local.latency, _local.measured, _local.published_at = {}, {}, 0.0

@@ -44,8 +44,9 @@ UPSTREAM_FAILURES = (aiohttp.ClientError, TimeoutError, UpstreamProtocolError)
 
 
 def ordered_routes(routes: tuple[RouteInfo, ...]) -> list[RouteInfo]:
-    """Priority first; within a priority, a weighted shuffle so traffic is shared. Routes
-    whose circuit breaker is open go last: tried only if every healthy route fails."""
+    """Priority first; within a priority, a weighted shuffle so traffic is shared, each
+    weight scaled by the route's measured speed (health.latency_factor). Routes whose
+    circuit breaker is open go last: tried only if every healthy route fails."""
     by_priority: dict[int, list[RouteInfo]] = {}
     for route in routes:
         by_priority.setdefault(route.priority, []).append(route)
@@ -53,10 +54,11 @@ def ordered_routes(routes: tuple[RouteInfo, ...]) -> list[RouteInfo]:
     for priority in sorted(by_priority):
         group = by_priority[priority]
         if len(group) > 1:
+            speed = health.latency_factor([r.id for r in group])
             # Efraimidis–Spirakis: sort by u^(1/w), a weighted random order in one pass.
             group = sorted(
                 group,
-                key=lambda r: random.random() ** (1 / max(r.weight, 1)),  # noqa: S311
+                key=lambda r: random.random() ** (1 / (max(r.weight, 1) * speed[r.id])),  # noqa: S311
                 reverse=True,
             )
         ordered.extend(group)
@@ -229,6 +231,7 @@ async def complete(operation: Operation, routes: tuple[RouteInfo, ...]) -> Compl
             response.release()
         ttfb_ms = int((time.monotonic() - started) * 1000)
         health.record_success(route.id)
+        health.record_latency(route.id, ttfb_ms)
         return Completed(route=route, result=result, attempts=attempts, ttfb_ms=ttfb_ms)
     raise AllRoutesFailed(attempts)
 
@@ -275,5 +278,6 @@ async def open_stream(chat: ChatRequest, routes: tuple[RouteInfo, ...]) -> OpenS
             raise
         ttfb_ms = int((time.monotonic() - started) * 1000)
         health.record_success(route.id)
+        health.record_latency(route.id, ttfb_ms)
         return OpenStream(route, first, events, response, attempts, ttfb_ms)
     raise AllRoutesFailed(attempts)

@@ -123,3 +123,20 @@ def test_failed_attempts_are_recorded_per_provider_and_shown_to_staff(gateway):
         reverse("admin:gateway_upstreamfailure_changelist") + "?provider_slug=sim-a"
     )
     assert listing.status_code == 200 and "http 503" in listing.content.decode()
+
+
+def test_within_a_priority_the_faster_route_gets_most_of_the_traffic(gateway):
+    from catalog import selectors
+    from catalog.models import Route
+
+    Route.objects.filter(model=gateway.model).update(priority=0, weight=100)
+    selectors.invalidate()
+    gateway.sim.set_fault("a", latency_ms=300)
+    served = [served_by(gateway) for _ in range(30)]
+    # Equal weights; a is ~100x slower, so once both are measured a keeps only the floor
+    # share (health.MIN_SHARE) of its weight: it is still sampled now and then.
+    assert served.count("sim-b") >= 24, served
+    route_a = gateway.model.routes.get(provider=gateway.primary)
+    route_b = gateway.model.routes.get(provider=gateway.backup)
+    factors = health.latency_factor([route_a.id, route_b.id])
+    assert factors == {route_a.id: health.MIN_SHARE, route_b.id: 1.0}
