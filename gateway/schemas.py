@@ -1,5 +1,6 @@
-"""Validation of /v1 request bodies. Strict about what we rely on, permissive about the rest
-(unknown fields go to the upstream untouched, as an OpenAI-compatible server would)."""
+"""Validation of /v1 request bodies. Top-level fields a protocol does not define are refused,
+as OpenAI and Anthropic refuse them (a typo must not be silently ignored); the known fields we
+do not use ourselves go to the upstream untouched."""
 
 from __future__ import annotations
 
@@ -29,6 +30,37 @@ def parse_json_body(raw: bytes) -> dict[str, Any]:
     if _depth(body) > MAX_DEPTH:
         raise bad_request("The JSON body is nested too deeply.", code="invalid_json")
     return body
+
+
+# Every top-level field of OpenAI's chat completions, embeddings and Responses requests.
+CHAT_FIELDS = frozenset({
+    "model", "messages", "audio", "frequency_penalty", "function_call", "functions",
+    "logit_bias", "logprobs", "max_completion_tokens", "max_tokens", "metadata", "modalities",
+    "n", "parallel_tool_calls", "prediction", "presence_penalty", "prompt_cache_key",
+    "prompt_cache_retention", "reasoning_effort", "response_format", "safety_identifier",
+    "seed", "service_tier", "stop", "store", "stream", "stream_options", "temperature",
+    "tool_choice", "tools", "top_logprobs", "top_p", "user", "verbosity", "web_search_options",
+})  # fmt: skip
+EMBEDDINGS_FIELDS = frozenset({"model", "input", "encoding_format", "dimensions", "user"})
+RESPONSES_FIELDS = frozenset({
+    "model", "input", "background", "client_metadata", "conversation", "include",
+    "instructions", "max_output_tokens", "max_tool_calls", "metadata", "parallel_tool_calls",
+    "previous_response_id", "prompt", "prompt_cache_key", "prompt_cache_retention",
+    "reasoning", "safety_identifier", "service_tier", "store", "stream", "stream_options",
+    "temperature", "text", "tool_choice", "tools", "top_logprobs", "top_p", "truncation",
+    "user",
+})  # fmt: skip
+
+
+def refuse_unknown_fields(body: dict[str, Any], known: frozenset[str]) -> None:
+    """OpenAI's answer to a field it does not define: 400 naming the field."""
+    for name in body:
+        if name not in known:
+            raise bad_request(
+                f"Unrecognized request argument supplied: {name}",
+                param=name[:100],
+                code="unknown_parameter",
+            )
 
 
 def _depth(value: Any, level: int = 0) -> int:
@@ -192,6 +224,7 @@ MAX_EMBEDDING_INPUTS = 2048
 
 
 def parse_embeddings(body: dict[str, Any]) -> EmbeddingsRequest:
+    refuse_unknown_fields(body, EMBEDDINGS_FIELDS)
     model = body.get("model")
     if model is None:
         raise bad_request("You must provide a model parameter.", param="model", code="missing")

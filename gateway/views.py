@@ -27,7 +27,14 @@ from gateway.errors import ApiError, openai_error_response
 from gateway.models import UsageRecord
 from gateway.providers.base import UpstreamProtocolError, openai_usage
 from gateway.providers.openai import usage_from_openai
-from gateway.schemas import ChatRequest, parse_chat, parse_embeddings, parse_json_body
+from gateway.schemas import (
+    CHAT_FIELDS,
+    ChatRequest,
+    parse_chat,
+    parse_embeddings,
+    parse_json_body,
+    refuse_unknown_fields,
+)
 from reapi.money import credits_text
 
 logger = logging.getLogger(__name__)
@@ -81,7 +88,9 @@ async def chat_completions(request: ApiRequest) -> Response | StreamResponse:
     request_id = adm.new_request_id()
     try:
         raw_key = raw_key_from(request)
-        chat = parse_chat(parse_json_body(request.body))
+        body = parse_json_body(request.body)
+        refuse_unknown_fields(body, CHAT_FIELDS)
+        chat = parse_chat(body)
         admission = await sync_to_async(adm.admit_chat, thread_sensitive=False)(
             raw_key, chat, request_id=request_id
         )
@@ -476,7 +485,10 @@ def _anthropic_body(request: ApiRequest) -> dict[str, Any]:
 
 def _anthropic_chat(request: ApiRequest) -> ChatRequest:
     """Parse an Anthropic Messages body into our internal (OpenAI-shaped) chat request."""
-    return parse_chat(anthropic.to_openai(_anthropic_body(request)))
+    body = _anthropic_body(request)
+    if not request.headers.get("anthropic-beta"):
+        anthropic.refuse_unknown_fields(body)
+    return parse_chat(anthropic.to_openai(body))
 
 
 async def messages(request: ApiRequest) -> Response | StreamResponse:

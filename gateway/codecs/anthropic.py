@@ -156,6 +156,23 @@ def _assistant_turn(content: Any, where: str) -> dict[str, Any]:
     return message
 
 
+# The Messages API's top-level fields. Anthropic refuses others ("Extra inputs are not
+# permitted") unless a beta is named: beta requests (the anthropic-beta header, as Claude Code
+# sends) may carry fields newer than this list, and those pass.
+MESSAGES_FIELDS = frozenset({
+    "model", "messages", "max_tokens", "container", "context_management", "inference_geo",
+    "mcp_servers", "metadata", "output_config", "output_format", "service_tier",
+    "stop_sequences", "stream", "system", "temperature", "thinking", "tool_choice", "tools",
+    "top_k", "top_p",
+})  # fmt: skip
+
+
+def refuse_unknown_fields(body: dict[str, Any]) -> None:
+    for name in body:
+        if name not in MESSAGES_FIELDS:
+            raise bad(f"{name[:100]}: Extra inputs are not permitted")
+
+
 def to_openai(body: dict[str, Any]) -> dict[str, Any]:
     """An Anthropic Messages request → the equivalent OpenAI chat completions request."""
     model = body.get("model")

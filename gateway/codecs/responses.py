@@ -16,6 +16,7 @@ import orjson
 
 from catalog.pricing import TokenUsage
 from gateway.errors import bad_request
+from gateway.schemas import RESPONSES_FIELDS, refuse_unknown_fields
 
 
 def _text_parts(content: Any, where: str) -> str | list[dict[str, Any]]:
@@ -47,6 +48,7 @@ def _plain(parts: str | list[dict[str, Any]]) -> str:
 
 def to_openai(body: dict[str, Any]) -> dict[str, Any]:
     """A Responses request → the equivalent chat completions request."""
+    refuse_unknown_fields(body, RESPONSES_FIELDS)
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise bad_request("You must provide a model parameter.", param="model", code="missing")

@@ -319,3 +319,47 @@ def test_a_stream_request_to_a_model_that_cannot_stream_is_refused_in_the_client
     )
     assert response.status_code == 200
     assert gateway.balance() < before
+
+
+@pytest.mark.parametrize(
+    "path,body,headers,shape",
+    [
+        ("/v1/chat/completions", {"messages": [{"role": "user", "content": "Hi"}]}, {}, "openai"),
+        ("/v1/responses", {"input": "Hi"}, {}, "openai"),
+        ("/v1/embeddings", {"input": "Hi"}, {}, "openai"),
+        ("/v1/messages", {"max_tokens": 10, "messages": [{"role": "user", "content": "Hi"}]},
+         {"anthropic-version": "2023-06-01"}, "anthropic"),
+    ],
+)  # fmt: skip
+def test_a_field_the_protocol_does_not_define_is_refused_and_charges_nothing(
+    gateway, path, body, headers, shape
+):
+    before = gateway.balance()
+    response = requests.post(
+        gateway.url + path,
+        json={"model": "sim-chat", "temprature": 0.2, **body},  # a typo
+        headers={"authorization": f"Bearer {gateway.raw_key}", **headers},
+        timeout=5,
+    )
+    assert response.status_code == 400
+    error = response.json()["error"]
+    if shape == "anthropic":
+        assert response.json()["type"] == "error"
+        assert error["message"] == "temprature: Extra inputs are not permitted"
+    else:
+        assert error["message"] == "Unrecognized request argument supplied: temprature"
+        assert error["param"] == "temprature"
+    assert gateway.balance() == before
+    assert gateway.sim.request_count("a") == 0
+
+
+def test_anthropic_beta_requests_may_carry_fields_newer_than_we_know(gateway):
+    response = requests.post(
+        gateway.url + "/v1/messages",
+        json={"model": "sim-chat", "max_tokens": 10, "messages": HELLO,
+              "some_future_beta_field": {"on": True}},
+        headers={"x-api-key": gateway.raw_key, "anthropic-version": "2023-06-01",
+                 "anthropic-beta": "some-future-beta-2027-01-01"},
+        timeout=5,
+    )  # fmt: skip
+    assert response.status_code == 200 and response.json()["type"] == "message"
