@@ -47,6 +47,7 @@ class ModelInfo:
     context_window: int | None
     max_output_tokens: int | None
     supports_streaming: bool
+    max_images: int | None
     routes: tuple[RouteInfo, ...]
     # Every price row, newest first; the one in force is picked at request time.
     prices: tuple[Price, ...]
@@ -113,6 +114,7 @@ def _build() -> dict[str, ModelInfo]:
             context_window=m.context_window,
             max_output_tokens=m.max_output_tokens,
             supports_streaming=m.supports_streaming,
+            max_images=m.max_images,
             routes=tuple(routes.get(m.id, ())),
             prices=tuple(sorted(m.prices.all(), key=lambda p: p.effective_from, reverse=True)),
         )

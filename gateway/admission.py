@@ -26,7 +26,7 @@ from gateway import limits, tokens
 from gateway import usage as usage_rows
 from gateway.errors import ApiError
 from gateway.models import UpstreamFailure, UsageRecord
-from gateway.schemas import ChatRequest, EmbeddingsRequest
+from gateway.schemas import ChatRequest, EmbeddingsRequest, ImageRequest
 from reapi.money import credits_text
 
 logger = logging.getLogger(__name__)
@@ -96,6 +96,8 @@ class Admission:
     endpoint: str
     stream: bool
     grant: limits.Grant | None = None
+    # Per-unit requests (images): the price of one unit; None for token-priced requests.
+    unit_micros: int | None = None
     started: float = field(default_factory=time.monotonic)
 
 
@@ -247,6 +249,44 @@ def admit_chat(
     )
 
 
+def admit_image(raw_key: str | None, image: ImageRequest, *, request_id: str) -> Admission:
+    unit: list[int] = []
+
+    def worst_case(model: ModelInfo, price: Price) -> tuple[int, str]:
+        if model.max_images is not None and image.n > model.max_images:
+            raise ApiError(
+                400,
+                f"n is too large: {image.n}. The model '{model.slug}' makes at most "
+                f"{model.max_images} images per request.",
+                param="n",
+                code="invalid_value",
+            )
+        each = price.image_price(size=image.size, quality=image.quality)
+        if each is None:
+            raise ApiError(
+                400,
+                f"The model '{model.slug}' does not offer size {image.size} at quality "
+                f"{image.quality}.",
+                param="size",
+                code="invalid_value",
+            )
+        unit.append(each)
+        return each * image.n, f"{image.n} image{'s' if image.n > 1 else ''}"
+
+    admission = _admit(
+        raw_key,
+        slug=image.model,
+        kind="image",
+        request_id=request_id,
+        endpoint="images.generations",
+        request=image,
+        stream=False,
+        worst_case=worst_case,
+    )
+    admission.unit_micros = unit[0]
+    return admission
+
+
 def admit_embeddings(
     raw_key: str | None, embeddings: EmbeddingsRequest, *, request_id: str
 ) -> Admission:
@@ -293,6 +333,7 @@ class Outcome:
     estimated: bool = False
     failures: tuple[tuple[str, str], ...] = ()  # (provider slug, reason) of failed attempts
     ttfb_ms: int | None = None
+    units: int = 0  # images delivered (per-unit requests)
 
     @property
     def failovers(self) -> int:
@@ -300,7 +341,10 @@ class Outcome:
 
 
 def charge_for(admission: Admission, outcome: Outcome) -> int:
-    """The micro-credits an outcome costs: its usage at the price, never above the hold."""
+    """The micro-credits an outcome costs: its usage (or units delivered) at the price, never
+    above the hold."""
+    if admission.unit_micros is not None:
+        return min(outcome.units * admission.unit_micros, admission.hold.amount_micros)
     if outcome.usage is None:
         return 0
     cost = token_cost_micros(admission.price, outcome.usage)
@@ -337,6 +381,7 @@ def _settle(admission: Admission, outcome: Outcome, usage: TokenUsage) -> int:
             input_tokens=usage.input_tokens,
             cached_input_tokens=usage.cached_input_tokens,
             output_tokens=usage.output_tokens,
+            units=outcome.units,
             estimated=outcome.estimated,
             held_micros=admission.hold.amount_micros,
             charged_micros=charged,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -43,6 +45,8 @@ class UsageRecord(models.Model):
     input_tokens = models.PositiveIntegerField(default=0)
     cached_input_tokens = models.PositiveIntegerField(default=0)
     output_tokens = models.PositiveIntegerField(default=0)
+    # Units charged per piece (images delivered); 0 for token-priced requests.
+    units = models.PositiveIntegerField(default=0)
     # True when tokens were estimated by us (the upstream never reported usage).
     estimated = models.BooleanField(default=False)
     held_micros = models.BigIntegerField(default=0)
@@ -82,6 +86,36 @@ class UpstreamFailure(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider_slug} {self.reason}"
+
+
+class Asset(models.Model):
+    """A generated file we keep for its owner for a limited time (ASSET_RETENTION_DAYS):
+    served only through signed, expiring links (gateway/assets.py). The row is metadata; the
+    bytes are in the default storage (local disk, or S3/R2)."""
+
+    class Kind(models.TextChoices):
+        IMAGE = "image", "Image"
+        VIDEO = "video", "Video"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    request_id = models.CharField(max_length=64, db_index=True)
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    content_type = models.CharField(max_length=100)
+    size_bytes = models.PositiveBigIntegerField()
+    storage_name = models.CharField(max_length=300)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(db_index=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["user", "-created_at"], name="asset_user_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.id}"
 
 
 class RouteHealth(Route):

@@ -32,7 +32,7 @@ from gateway.providers.base import (
     UpstreamRequest,
     error_message,
 )
-from gateway.schemas import ChatRequest, EmbeddingsRequest
+from gateway.schemas import ChatRequest, EmbeddingsRequest, ImageRequest
 
 logger = logging.getLogger(__name__)
 
@@ -157,6 +157,13 @@ def chat_operation(chat: ChatRequest) -> Operation:
     return Operation(
         build=lambda adapter, route: adapter.chat_request(route, chat),
         parse=lambda adapter, payload: adapter.chat_result(payload, chat),
+    )
+
+
+def images_operation(request: ImageRequest) -> Operation:
+    return Operation(
+        build=lambda adapter, route: adapter.images_request(route, request),
+        parse=lambda adapter, payload: adapter.images_result(payload, request),
     )
 
 

@@ -41,7 +41,13 @@ CHAT_FIELDS = frozenset({
     "seed", "service_tier", "stop", "store", "stream", "stream_options", "temperature",
     "tool_choice", "tools", "top_logprobs", "top_p", "user", "verbosity", "web_search_options",
 })  # fmt: skip
-EMBEDDINGS_FIELDS = frozenset({"model", "input", "encoding_format", "dimensions", "user"})
+# `stream` is refused with its own, clearer message.
+EMBEDDINGS_FIELDS = frozenset({"model", "input", "encoding_format", "dimensions", "user", "stream"})
+IMAGE_FIELDS = frozenset({
+    "model", "prompt", "n", "size", "quality", "response_format", "output_format",
+    "output_compression", "background", "moderation", "style", "user", "stream",
+    "partial_images",
+})  # fmt: skip
 RESPONSES_FIELDS = frozenset({
     "model", "input", "background", "client_metadata", "conversation", "include",
     "instructions", "max_output_tokens", "max_tool_calls", "metadata", "parallel_tool_calls",
@@ -271,4 +277,79 @@ def parse_embeddings(body: dict[str, Any]) -> EmbeddingsRequest:
         input_count=len(items),
         input_chars=chars,
         input_token_ids=token_ids,
+    )
+
+
+@dataclass(frozen=True)
+class ImageRequest:
+    body: dict[str, Any]
+    model: str
+    n: int
+    size: str  # "WIDTHxHEIGHT" or "auto"
+    quality: str
+    response_format: str  # what the client wants back: "b64_json" or "url"
+    prompt_chars: int
+
+
+MAX_IMAGES = 10
+MAX_IMAGE_PROMPT_CHARS = 32_000
+
+
+def parse_image_generation(body: dict[str, Any]) -> ImageRequest:
+    refuse_unknown_fields(body, IMAGE_FIELDS)
+    model = body.get("model")
+    if model is None:
+        raise bad_request("You must provide a model parameter.", param="model", code="missing")
+    if not isinstance(model, str) or not model or len(model) > 100:
+        raise bad_request("'model' must be a model id string.", param="model")
+    prompt = body.get("prompt")
+    if prompt is None:
+        raise bad_request("Missing required parameter: 'prompt'.", param="prompt", code="missing")
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise bad_request("'prompt' must be a non-empty string.", param="prompt")
+    if len(prompt) > MAX_IMAGE_PROMPT_CHARS:
+        raise bad_request(
+            f"'prompt' is too long: at most {MAX_IMAGE_PROMPT_CHARS} characters.", param="prompt"
+        )
+    n = body.get("n", 1)
+    if not _is_int(n) or not 1 <= n <= MAX_IMAGES:
+        raise bad_request(f"'n' must be an integer from 1 to {MAX_IMAGES}.", param="n")
+    size = body.get("size", "auto")
+    if not isinstance(size, str) or not _valid_size(size):
+        raise bad_request("'size' must be 'auto' or WIDTHxHEIGHT, e.g. '1024x1024'.", param="size")
+    quality = body.get("quality", "auto")
+    if not isinstance(quality, str) or quality not in {
+        "auto", "low", "medium", "high", "standard", "hd"
+    }:  # fmt: skip
+        raise bad_request(
+            "'quality' must be one of auto, low, medium, high, standard, hd.", param="quality"
+        )
+    response_format = body.get("response_format") or "b64_json"
+    if response_format not in {"b64_json", "url"}:
+        raise bad_request("'response_format' must be 'b64_json' or 'url'.", param="response_format")
+    if body.get("stream"):
+        raise bad_request(
+            "Streaming image generation is not supported; leave 'stream' out.", param="stream"
+        )
+    return ImageRequest(
+        body=body,
+        model=model,
+        n=n,
+        size=size,
+        quality=quality,
+        response_format=response_format,
+        prompt_chars=len(prompt),
+    )
+
+
+def _valid_size(size: str) -> bool:
+    if size == "auto":
+        return True
+    width, x, height = size.partition("x")
+    return (
+        x == "x"
+        and width.isdigit()
+        and height.isdigit()
+        and 64 <= int(width) <= 8192
+        and 64 <= int(height) <= 8192
     )

@@ -16,7 +16,7 @@ from gateway.models import UsageRecord
 COLUMNS = (
     "request_id", "user_id", "api_key_id", "endpoint", "model_slug", "provider_slug",
     "status", "http_status", "stream", "input_tokens", "cached_input_tokens",
-    "output_tokens", "estimated", "held_micros", "charged_micros", "failovers",
+    "output_tokens", "units", "estimated", "held_micros", "charged_micros", "failovers",
     "latency_ms", "ttfb_ms", "created_at",
 )  # fmt: skip
 
@@ -61,6 +61,7 @@ def row(
     input_tokens: int,
     cached_input_tokens: int,
     output_tokens: int,
+    units: int,
     estimated: bool,
     held_micros: int,
     charged_micros: int,

@@ -19,7 +19,7 @@ from asgiref.sync import sync_to_async
 
 from catalog.pricing import TokenUsage
 from gateway import admission as adm
-from gateway import limits, router, selectors, tokens
+from gateway import assets, images, limits, router, selectors, tokens
 from gateway.asgi import ApiRequest, Response, StreamResponse, json_response
 from gateway.codecs import anthropic
 from gateway.codecs import responses as responses_codec
@@ -32,6 +32,7 @@ from gateway.schemas import (
     ChatRequest,
     parse_chat,
     parse_embeddings,
+    parse_image_generation,
     parse_json_body,
     refuse_unknown_fields,
 )
@@ -319,6 +320,57 @@ async def embeddings(request: ApiRequest) -> Response:
     )
 
 
+async def image_generations(request: ApiRequest) -> Response:
+    """OpenAI's images API: priced per image delivered (size and quality), held for `n`."""
+    request_id = adm.new_request_id()
+    try:
+        parsed = parse_image_generation(parse_json_body(request.body))
+        admission = await sync_to_async(adm.admit_image, thread_sensitive=False)(
+            raw_key_from(request), parsed, request_id=request_id
+        )
+    except ApiError as error:
+        return openai_error_response(error, request_id=request_id)
+    try:
+        done = await router.complete(router.images_operation(parsed), admission.model.routes)
+    except (router.AllRoutesFailed, router.UpstreamRejected) as failure:
+        return await _failed_before_first_byte(admission, failure, OPENAI)
+    base = dict(
+        provider_slug=done.route.provider_slug,
+        failures=tuple(done.attempts.failures),
+        ttfb_ms=done.ttfb_ms,
+    )
+    outcome = adm.Outcome(Status.ABORTED, 499, **base)  # until the answer is ready
+    try:
+        delivered = await images.image_bytes(done.result.body["data"])
+        if not delivered:
+            outcome = adm.Outcome(Status.UPSTREAM_ERROR, 502, **base)
+            error = ApiError(
+                502,
+                "The upstream answered without a usable image. Nothing was charged; please retry.",
+                type="api_error",
+                code="upstream_error",
+            )
+            return openai_error_response(error, request_id=request_id)
+        outcome = adm.Outcome(Status.UPSTREAM_ERROR, 500, **base)  # if storing fails
+        data = await images.answer(
+            delivered,
+            response_format=parsed.response_format,
+            user_id=admission.key.owner_id,
+            request_id=request_id,
+            base_url=assets.public_base(
+                request.headers.get("host"),
+                secure=request.headers.get("x-forwarded-proto") == "https",
+            ),
+        )
+        outcome = adm.Outcome(Status.OK, 200, units=len(data), **base)
+    finally:
+        charged = await _finish(admission, outcome)
+    headers = _headers(admission, done.route.provider_slug)
+    headers["x-reapi-credits-charged"] = credits_text(charged)
+    payload = images.body(data, requested=parsed.n, charged_text=credits_text(charged))
+    return json_response(payload, headers=headers)
+
+
 class StreamWriter(Protocol):
     """Formats a relayed stream in the client's protocol."""
 
@@ -533,6 +585,7 @@ ROUTES = {
     "/v1/credits": {"GET": credits},
     "/v1/chat/completions": {"POST": chat_completions},
     "/v1/embeddings": {"POST": embeddings},
+    "/v1/images/generations": {"POST": image_generations},
     "/v1/messages": {"POST": messages},
     "/v1/responses": {"POST": responses},
     "/v1/messages/count_tokens": {"POST": count_tokens},

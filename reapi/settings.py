@@ -121,6 +121,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Every periodic task, in one place.
 CELERY_BEAT_SCHEDULE = {
     "release-expired-holds": {"task": "billing.release_expired_holds", "schedule": 60.0},
+    "delete-expired-assets": {"task": "gateway.delete_expired_assets", "schedule": 3600.0},
 }
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
@@ -248,6 +249,10 @@ RATE_LIMIT_ACCOUNT_CONCURRENCY = env_int("RATE_LIMIT_ACCOUNT_CONCURRENCY", defau
 # blocked for BLOCK_S seconds (429 temporarily_blocked); staff can lift it in admin.
 BLOCK_FAILURES_PER_MINUTE = env_int("BLOCK_FAILURES_PER_MINUTE", default=600)
 BLOCK_S = env_int("BLOCK_S", default=300)
+# Generated images and videos are kept this long, then deleted (410 afterwards); links to
+# them are signed and expire after ASSET_LINK_TTL_S.
+ASSET_RETENTION_DAYS = env_int("ASSET_RETENTION_DAYS", default=7)
+ASSET_LINK_TTL_S = env_int("ASSET_LINK_TTL_S", default=3600)
 # Where the bundled upstream simulator listens (the demo catalog routes to it).
 SIMULATOR_URL = env_str("SIMULATOR_URL", "http://127.0.0.1:8090").rstrip("/")
 

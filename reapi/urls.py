@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from gateway import web as gateway_web
 from reapi import views
 
 admin.site.site_header = "reAPI staff"
@@ -12,4 +13,5 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("", include("accounts.urls")),
     path("stripe/", include("djstripe.urls", namespace="djstripe")),
+    path("files/<uuid:asset_id>", gateway_web.file, name="asset-file"),
 ]

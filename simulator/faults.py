@@ -8,6 +8,11 @@ key, later layers winning:
 2. the control API (`PUT /_sim/scopes/<scope>`, optionally for the next N requests only),
 3. the `x-sim-fault` request header,
 4. a `[sim key=value ...]` directive in the prompt (where a protocol module finds it).
+
+Most keys mean the same for every protocol (latency, hang, reset, error status, malformed or
+cut bodies, pacing, answer length). A few only make sense for some endpoints and are ignored
+elsewhere: `images=N` (image generation, `openai_images`) delivers only the first N of the `n`
+images asked for, to imitate a partial failure.
 """
 
 from __future__ import annotations
@@ -87,6 +92,8 @@ FAULT_KEYS: dict[str, Callable[[Any], Any]] = {
     "tokens": _int_between(0, 200_000),
     "retry_after": _int_between(0, 86_400),
     "code": _code,
+    # Image generation only: deliver at most this many images (fewer than `n` asked for).
+    "images": _int_between(0, 10),
 }
 _FLAG_KEYS = frozenset({"reset", "malformed"})
 _SPLIT = re.compile(r"[,\s]+")
@@ -157,6 +164,7 @@ class Faults:
     tokens: int | None = None
     retry_after: int | None = None
     code: str | None = None
+    images: int | None = None
 
 
 # One list of keys: the parser and the dataclass must never drift apart.

@@ -1,8 +1,9 @@
 """The aiohttp application: protocol endpoints under every scope, plus the control API.
 
-Protocols: OpenAI chat completions, Responses and embeddings, Anthropic Messages, Gemini
+Protocols: OpenAI chat completions, Responses, embeddings and image generation (whose images
+answered as URLs are served from `GET /_sim/images/<id>.png`), Anthropic Messages, Gemini
 generateContent.
-Adding one (Ark, images) means writing one module with an `ENDPOINTS` list and adding it to
+Adding one (Ark, audio) means writing one module with an `ENDPOINTS` list and adding it to
 `PROTOCOL_MODULES`.
 """
 
@@ -24,6 +25,7 @@ from simulator import (
     openai_chat,
     openai_common,
     openai_embeddings,
+    openai_images,
     openai_responses,
 )
 from simulator.endpoint import Call, Endpoint, Settings
@@ -36,6 +38,7 @@ PROTOCOL_MODULES: Sequence[ModuleType] = (
     openai_chat,
     openai_responses,
     openai_embeddings,
+    openai_images,
     anthropic_messages,
     gemini,
     openai_common,

@@ -11,7 +11,7 @@ import aiohttp
 
 from catalog.pricing import TokenUsage
 from catalog.selectors import RouteInfo
-from gateway.schemas import ChatRequest, EmbeddingsRequest
+from gateway.schemas import ChatRequest, EmbeddingsRequest, ImageRequest
 
 
 @dataclass(frozen=True)
@@ -129,3 +129,20 @@ class Adapter(Protocol):
     def embeddings_result(self, payload: Any, request: EmbeddingsRequest) -> ChatResult:
         """Turn a 200 body into OpenAI's embeddings list; raise UpstreamProtocolError."""
         ...
+
+    def images_request(self, route: RouteInfo, request: ImageRequest) -> UpstreamRequest: ...
+
+    def images_result(self, payload: Any, request: ImageRequest) -> ChatResult:
+        """Turn a 200 body into OpenAI's images list (`data` items with `b64_json` or an
+        upstream `url`); raise UpstreamProtocolError."""
+        ...
+
+
+class NoImages:
+    """For adapters whose provider cannot make images through this protocol (yet)."""
+
+    def images_request(self, route: RouteInfo, request: ImageRequest) -> UpstreamRequest:
+        raise NotImplementedError("no image generation through this protocol")
+
+    def images_result(self, payload: Any, request: ImageRequest) -> ChatResult:
+        raise NotImplementedError("no image generation through this protocol")

@@ -12,7 +12,7 @@ from catalog.pricing import TokenUsage
 from catalog.selectors import RouteInfo
 from gateway.providers.base import ChatResult, UpstreamProtocolError, UpstreamRequest
 from gateway.providers.sse import iter_sse_data
-from gateway.schemas import ChatRequest, EmbeddingsRequest
+from gateway.schemas import ChatRequest, EmbeddingsRequest, ImageRequest
 
 
 def usage_from_openai(usage: Any) -> TokenUsage | None:
@@ -99,3 +99,29 @@ class OpenAIAdapter:
             else None
         )
         return ChatResult(body=payload, usage=counted)
+
+    def images_request(self, route: RouteInfo, request: ImageRequest) -> UpstreamRequest:
+        body = dict(request.body)
+        body["model"] = route.upstream_model
+        # We store and link images ourselves: ask for the bytes. (GPT Image models always
+        # answer base64 and reject the parameter; older models answer a URL we download.)
+        body.pop("response_format", None)
+        headers = {"content-type": "application/json", "accept": "application/json"}
+        if route.api_key:
+            headers["authorization"] = f"Bearer {route.api_key}"
+        return UpstreamRequest(
+            url=f"{route.base_url}/images/generations", headers=headers, body=orjson.dumps(body)
+        )
+
+    def images_result(self, payload: Any, request: ImageRequest) -> ChatResult:
+        if not isinstance(payload, dict) or not isinstance(payload.get("data"), list):
+            raise UpstreamProtocolError("response has no data")
+        images = []
+        for item in payload["data"][: request.n]:
+            if not isinstance(item, dict):
+                raise UpstreamProtocolError("an image item is not an object")
+            if isinstance(item.get("b64_json"), str) or isinstance(item.get("url"), str):
+                images.append(item)
+        if not images:
+            raise UpstreamProtocolError("no image in the answer")
+        return ChatResult(body={**payload, "data": images}, usage=None)
