@@ -48,6 +48,7 @@ class ModelInfo:
     max_output_tokens: int | None
     supports_streaming: bool
     max_images: int | None
+    max_video_seconds: int | None
     routes: tuple[RouteInfo, ...]
     # Every price row, newest first; the one in force is picked at request time.
     prices: tuple[Price, ...]
@@ -115,6 +116,7 @@ def _build() -> dict[str, ModelInfo]:
             max_output_tokens=m.max_output_tokens,
             supports_streaming=m.supports_streaming,
             max_images=m.max_images,
+            max_video_seconds=m.max_video_seconds,
             routes=tuple(routes.get(m.id, ())),
             prices=tuple(sorted(m.prices.all(), key=lambda p: p.effective_from, reverse=True)),
         )

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
@@ -26,7 +27,7 @@ from gateway import limits, tokens
 from gateway import usage as usage_rows
 from gateway.errors import ApiError
 from gateway.models import UpstreamFailure, UsageRecord
-from gateway.schemas import ChatRequest, EmbeddingsRequest, ImageRequest
+from gateway.schemas import ChatRequest, EmbeddingsRequest, ImageRequest, VideoRequest
 from reapi.money import credits_text
 
 logger = logging.getLogger(__name__)
@@ -109,6 +110,7 @@ def _admit_known(
     request_id: str,
     stream: bool,
     worst_case: Callable[[ModelInfo, Price], tuple[int, str]],
+    hold_ttl_s: int | None = None,
 ) -> tuple[ModelInfo, Price, Hold, limits.Grant]:
     model = resolve_model(key, slug, kind=kind)
     if stream and not model.supports_streaming:
@@ -135,7 +137,10 @@ def _admit_known(
     account = CreditAccount(pk=_account_id(key.owner_id))
     grant = limits.admit(key, request_id)
     try:
-        hold = _reserve(account, amount, covers, key=key, model=model, request_id=request_id)
+        hold = _reserve(
+            account, amount, covers, key=key, model=model, request_id=request_id,
+            ttl_s=hold_ttl_s,
+        )  # fmt: skip
     except BaseException:
         limits.finish(grant, tokens=0)  # refused after all: free its concurrency slot
         raise
@@ -144,7 +149,7 @@ def _admit_known(
 
 def _reserve(
     account: CreditAccount, amount: int, covers: str, *, key: AuthenticatedKey,
-    model: ModelInfo, request_id: str,
+    model: ModelInfo, request_id: str, ttl_s: int | None,
 ) -> Hold:  # fmt: skip
     try:
         return ledger.reserve(
@@ -153,6 +158,7 @@ def _reserve(
             request_id=request_id,
             api_key_id=key.id,
             model_slug=model.slug,
+            ttl_s=ttl_s,
         )
     except ledger.InsufficientCredits:
         raise ApiError(
@@ -182,6 +188,7 @@ def _admit(
     request: object,
     stream: bool,
     worst_case: Callable[[ModelInfo, Price], tuple[int, str]],
+    hold_ttl_s: int | None = None,
 ) -> Admission:
     """Steps 1–4 for any endpoint: a key, a model of the right kind this key may use, its
     price in force, and a hold for `worst_case(model, price)` → (micro-credits, what it
@@ -191,7 +198,7 @@ def _admit(
     try:
         model, price, hold, grant = _admit_known(
             key, slug=slug, kind=kind, request_id=request_id, stream=stream,
-            worst_case=worst_case,
+            worst_case=worst_case, hold_ttl_s=hold_ttl_s,
         )  # fmt: skip
     except ApiError:
         limits.note_refused(key.owner_id)
@@ -282,6 +289,46 @@ def admit_image(raw_key: str | None, image: ImageRequest, *, request_id: str) ->
         request=image,
         stream=False,
         worst_case=worst_case,
+    )
+    admission.unit_micros = unit[0]
+    return admission
+
+
+def admit_video(raw_key: str | None, video: VideoRequest, *, request_id: str) -> Admission:
+    """The hold is the whole job's price (seconds at the size's per-second price); it lives
+    until the job's deadline, past which the job fails and is refunded."""
+    unit: list[int] = []
+
+    def worst_case(model: ModelInfo, price: Price) -> tuple[int, str]:
+        if model.max_video_seconds is not None and video.seconds > model.max_video_seconds:
+            raise ApiError(
+                400,
+                f"seconds is too large: {video.seconds}. The model '{model.slug}' makes videos "
+                f"of at most {model.max_video_seconds} seconds.",
+                param="seconds",
+                code="invalid_value",
+            )
+        each = price.video_price_per_second(resolution=video.resolution)
+        if each is None:
+            raise ApiError(
+                400,
+                f"The model '{model.slug}' does not offer size {video.size} ({video.resolution}).",
+                param="size",
+                code="invalid_value",
+            )
+        unit.append(each)
+        return each * video.seconds, f"{video.seconds} s of {video.resolution} video"
+
+    admission = _admit(
+        raw_key,
+        slug=video.model,
+        kind="video",
+        request_id=request_id,
+        endpoint="videos",
+        request=video,
+        stream=False,
+        worst_case=worst_case,
+        hold_ttl_s=settings.VIDEO_JOB_TIMEOUT_S + 15 * 60,
     )
     admission.unit_micros = unit[0]
     return admission

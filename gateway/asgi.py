@@ -14,6 +14,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qsl
 
 import orjson
 from django.conf import settings
@@ -29,6 +30,15 @@ class ApiRequest:
     path: str
     headers: dict[str, str]
     body: bytes = b""
+    params: dict[str, str] = field(default_factory=dict)  # from `{name}` path segments
+    query: dict[str, str] = field(default_factory=dict)  # the first value of each
+
+
+def _parse_query(raw: bytes) -> dict[str, str]:
+    query: dict[str, str] = {}
+    for name, value in parse_qsl(raw.decode("latin-1"), keep_blank_values=True)[:50]:
+        query.setdefault(name, value)
+    return query
 
 
 @dataclass
@@ -99,13 +109,36 @@ async def _send_response(send, response: Response | StreamResponse) -> None:
 
 
 class GatewayApp:
+    """Routes are exact paths, or patterns with `{name}` segments (one path segment each)."""
+
     def __init__(self, routes: dict[str, dict[str, Handler]]) -> None:
-        self.routes = routes
+        self.routes = {p: m for p, m in routes.items() if "{" not in p}
+        self.patterns = [(p.split("/"), m) for p, m in routes.items() if "{" in p]
         self.max_body = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+
+    def _match(self, path: str) -> tuple[dict[str, Handler] | None, dict[str, str]]:
+        methods = self.routes.get(path)
+        if methods is not None:
+            return methods, {}
+        parts = path.split("/")
+        for pattern, methods in self.patterns:
+            if len(pattern) != len(parts):
+                continue
+            params = {}
+            for want, got in zip(pattern, parts, strict=True):
+                if want.startswith("{"):
+                    if not got or len(got) > 200:
+                        break
+                    params[want[1:-1]] = got
+                elif want != got:
+                    break
+            else:
+                return methods, params
+        return None, {}
 
     async def __call__(self, scope: dict, receive, send) -> None:
         method, path = scope["method"], scope["path"]
-        methods = self.routes.get(path.rstrip("/") or path)
+        methods, params = self._match(path.rstrip("/") or path)
         if methods is None:
             await _send_response(send, _error(404, f"Invalid URL ({method} {path})", "unknown_url"))
             return
@@ -126,7 +159,9 @@ class GatewayApp:
             message = f"The request body is larger than {mb} MB."
             await _send_response(send, _error(413, message, "request_too_large"))
             return
-        request = ApiRequest(method, path, headers, body)
+        request = ApiRequest(
+            method, path, headers, body, params, _parse_query(scope.get("query_string", b""))
+        )
         # Serve, and cancel the handler (or the stream) the moment the client disconnects.
         serving = asyncio.ensure_future(self._serve(handler, request, send))
         watching = asyncio.ensure_future(_wait_for_disconnect(receive))

@@ -118,6 +118,54 @@ class Asset(models.Model):
         return f"{self.kind} {self.id}"
 
 
+class VideoJob(models.Model):
+    """An asynchronous video job: submitted upstream when the request arrives (so the prompt
+    never needs to be stored), then advanced by Celery (gateway/videos.py) until it has a file
+    or fails. Metadata only: no prompt, no upstream error text."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        IN_PROGRESS = "in_progress", "In progress"
+        COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Failed"
+        DELETED = "deleted", "Deleted"
+
+    id = models.CharField(primary_key=True, max_length=40, editable=False)  # video_<hex>
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    api_key = models.ForeignKey(
+        "accounts.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    request_id = models.CharField(max_length=64, unique=True)  # the hold's and ledger's key
+    model_slug = models.CharField(max_length=100)
+    provider_slug = models.CharField(max_length=50)
+    route_id = models.IntegerField(null=True)
+    upstream_id = models.CharField(max_length=200)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
+    progress = models.PositiveSmallIntegerField(default=0)
+    seconds = models.PositiveIntegerField()
+    size = models.CharField(max_length=20)
+    held_micros = models.BigIntegerField(default=0)
+    charged_micros = models.BigIntegerField(default=0)
+    error_code = models.CharField(max_length=50, blank=True)
+    asset = models.ForeignKey(Asset, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(default=timezone.now)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    deadline_at = models.DateTimeField()
+    # The next poll is due at this time; a worker claims a job by moving it forward (a lease),
+    # so a job whose worker died is picked up again when the lease runs out.
+    next_poll_at = models.DateTimeField(db_index=True)
+    polls = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["user", "-created_at"], name="video_user_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.id} {self.status}"
+
+
 class RouteHealth(Route):
     """The catalog's routes seen by operations: circuit breaker state, forced open/closed."""
 

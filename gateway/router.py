@@ -32,7 +32,7 @@ from gateway.providers.base import (
     UpstreamRequest,
     error_message,
 )
-from gateway.schemas import ChatRequest, EmbeddingsRequest, ImageRequest
+from gateway.schemas import ChatRequest, EmbeddingsRequest, ImageRequest, VideoRequest
 
 logger = logging.getLogger(__name__)
 
@@ -164,6 +164,13 @@ def images_operation(request: ImageRequest) -> Operation:
     return Operation(
         build=lambda adapter, route: adapter.images_request(route, request),
         parse=lambda adapter, payload: adapter.images_result(payload, request),
+    )
+
+
+def video_create_operation(video: VideoRequest) -> Operation:
+    return Operation(
+        build=lambda adapter, route: adapter.video_create_request(route, video),
+        parse=lambda adapter, payload: adapter.video_create_result(payload, video),
     )
 
 

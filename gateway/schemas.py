@@ -353,3 +353,62 @@ def _valid_size(size: str) -> bool:
         and 64 <= int(width) <= 8192
         and 64 <= int(height) <= 8192
     )
+
+
+VIDEO_FIELDS = frozenset({"model", "prompt", "seconds", "size", "input_reference", "user"})
+MAX_VIDEO_PROMPT_CHARS = 32_000
+
+
+@dataclass(frozen=True)
+class VideoRequest:
+    model: str
+    prompt: str
+    seconds: int
+    size: str  # WIDTHxHEIGHT
+    reference: Any = None  # multipart.UploadedFile of an input image, if any
+
+    @property
+    def resolution(self) -> str:
+        """The price table's key for this size: by its short side (480p, 720p, 1080p, 4k)."""
+        width, _, height = self.size.partition("x")
+        short = min(int(width), int(height))
+        if short <= 480:
+            return "480p"
+        if short <= 720:
+            return "720p"
+        if short <= 1080:
+            return "1080p"
+        return "4k"
+
+
+def parse_video(fields: dict[str, Any], reference: Any = None) -> VideoRequest:
+    """A video request from a JSON body or a form's fields (values may be strings)."""
+    refuse_unknown_fields(fields, VIDEO_FIELDS)
+    model = fields.get("model")
+    if model is None:
+        raise bad_request("You must provide a model parameter.", param="model", code="missing")
+    if not isinstance(model, str) or not model or len(model) > 100:
+        raise bad_request("'model' must be a model id string.", param="model")
+    prompt = fields.get("prompt")
+    if prompt is None:
+        raise bad_request("Missing required parameter: 'prompt'.", param="prompt", code="missing")
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise bad_request("'prompt' must be a non-empty string.", param="prompt")
+    if len(prompt) > MAX_VIDEO_PROMPT_CHARS:
+        raise bad_request(
+            f"'prompt' is too long: at most {MAX_VIDEO_PROMPT_CHARS} characters.", param="prompt"
+        )
+    seconds = fields.get("seconds", "4")
+    if isinstance(seconds, str) and seconds.isdigit():
+        seconds = int(seconds)
+    if not _is_int(seconds) or not 1 <= seconds <= 600:
+        raise bad_request("'seconds' must be a whole number of seconds.", param="seconds")
+    size = fields.get("size", "1280x720")
+    if not isinstance(size, str) or size == "auto" or not _valid_size(size):
+        raise bad_request("'size' must be WIDTHxHEIGHT, e.g. '1280x720'.", param="size")
+    if isinstance(fields.get("input_reference"), str | dict):
+        raise bad_request(
+            "'input_reference' must be an uploaded image file (multipart/form-data).",
+            param="input_reference",
+        )
+    return VideoRequest(model=model, prompt=prompt, seconds=seconds, size=size, reference=reference)

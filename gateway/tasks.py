@@ -4,9 +4,21 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from gateway import assets
+from gateway import assets, videos
 
 
 @shared_task(name="gateway.delete_expired_assets", ignore_result=True)
 def delete_expired_assets() -> int:
     return assets.delete_expired()
+
+
+@shared_task(name="gateway.advance_video_jobs", ignore_result=True)
+def advance_video_jobs() -> int:
+    """Every due video job, every two seconds (beat): polls, downloads, settles, refunds."""
+    return videos.advance_due()
+
+
+@shared_task(name="gateway.advance_video_job", ignore_result=True)
+def advance_video_job(job_id: str) -> str | None:
+    """One job now (queued right after it is created, so the first poll need not wait)."""
+    return videos.advance(job_id)

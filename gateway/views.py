@@ -19,21 +19,33 @@ from asgiref.sync import sync_to_async
 
 from catalog.pricing import TokenUsage
 from gateway import admission as adm
-from gateway import assets, images, limits, router, selectors, tokens
+from gateway import (
+    assets,
+    images,
+    limits,
+    multipart,
+    router,
+    selectors,
+    tasks,
+    tokens,
+    videos,
+)
 from gateway.asgi import ApiRequest, Response, StreamResponse, json_response
 from gateway.codecs import anthropic
 from gateway.codecs import responses as responses_codec
 from gateway.errors import ApiError, openai_error_response
-from gateway.models import UsageRecord
+from gateway.models import UsageRecord, VideoJob
 from gateway.providers.base import UpstreamProtocolError, openai_usage
 from gateway.providers.openai import usage_from_openai
 from gateway.schemas import (
     CHAT_FIELDS,
     ChatRequest,
+    VideoRequest,
     parse_chat,
     parse_embeddings,
     parse_image_generation,
     parse_json_body,
+    parse_video,
     refuse_unknown_fields,
 )
 from reapi.money import credits_text
@@ -371,6 +383,112 @@ async def image_generations(request: ApiRequest) -> Response:
     return json_response(payload, headers=headers)
 
 
+def _video_request(request: ApiRequest) -> VideoRequest:
+    """A video request as JSON, or as the form the openai SDK sends (with an optional image)."""
+    content_type = request.headers.get("content-type")
+    if not multipart.is_multipart(content_type):
+        return parse_video(parse_json_body(request.body))
+    fields, files = multipart.parse(content_type, request.body)
+    unexpected = next((name for name in files if name != "input_reference"), None)
+    if unexpected:
+        raise ApiError(400, f"Unexpected file field '{unexpected[:50]}'.", param=unexpected[:50])
+    reference = files.get("input_reference")
+    if reference is not None and not reference.content_type.startswith("image/"):
+        raise ApiError(400, "'input_reference' must be an image.", param="input_reference")
+    return parse_video(fields, reference)
+
+
+async def videos_create(request: ApiRequest) -> Response:
+    """OpenAI's videos API: hold the job's price, submit it upstream now, answer `queued`."""
+    request_id = adm.new_request_id()
+    try:
+        video = _video_request(request)
+        admission = await sync_to_async(adm.admit_video, thread_sensitive=False)(
+            raw_key_from(request), video, request_id=request_id
+        )
+    except ApiError as error:
+        return openai_error_response(error, request_id=request_id)
+    try:
+        done = await router.complete(router.video_create_operation(video), admission.model.routes)
+    except (router.AllRoutesFailed, router.UpstreamRejected) as failure:
+        return await _failed_before_first_byte(admission, failure, OPENAI)
+    except asyncio.CancelledError:
+        await _finish(admission, adm.Outcome(Status.ABORTED, 499))
+        raise
+    job = await asyncio.shield(sync_to_async(_start_job, thread_sensitive=False)(admission, done))
+    headers = _headers(admission, done.route.provider_slug)
+    return json_response(job, headers=headers)
+
+
+def _start_job(admission: adm.Admission, done: router.Completed) -> dict[str, Any]:
+    """Create the job row, free the request's rate-limit slot, queue the first poll; the
+    job as the client sees it."""
+    try:
+        job = videos.create(admission, done)
+    except BaseException:
+        adm.finish(admission, adm.Outcome(Status.UPSTREAM_ERROR, 500))  # never keep the hold
+        raise
+    if admission.grant is not None:
+        limits.finish(admission.grant, tokens=0)  # the request is over; the job goes on
+    try:
+        tasks.advance_video_job.apply_async((job.id,), countdown=1)
+    except Exception:  # the broker is down: the periodic sweep will find the job
+        logger.warning("could not queue the first poll", extra={"job": job.id})
+    return videos.serialize(VideoJob.objects.select_related("asset").get(pk=job.pk))
+
+
+async def _keyed(request: ApiRequest, action: Callable[[int], Any]) -> Response:
+    """Authenticate, then `action(owner_id)` in one thread hop: a payload, or a Response."""
+    request_id = adm.new_request_id()
+    raw_key = raw_key_from(request)
+    try:
+        result = await sync_to_async(
+            lambda: action(adm.authenticate(raw_key).owner_id), thread_sensitive=False
+        )()
+    except ApiError as error:
+        return openai_error_response(error, request_id=request_id)
+    if isinstance(result, Response):
+        result.headers["x-request-id"] = request_id
+        return result
+    return json_response(result, headers={"x-request-id": request_id})
+
+
+async def videos_list(request: ApiRequest) -> Response:
+    return await _keyed(
+        request,
+        lambda owner: videos.listing(
+            owner, limit=request.query.get("limit"), after=request.query.get("after")
+        ),
+    )
+
+
+async def video_retrieve(request: ApiRequest) -> Response:
+    video_id = request.params["video_id"]
+    return await _keyed(request, lambda owner: videos.serialize(videos.owned(owner, video_id)))
+
+
+async def video_delete(request: ApiRequest) -> Response:
+    video_id = request.params["video_id"]
+    return await _keyed(request, lambda owner: videos.delete_owned(owner, video_id))
+
+
+async def video_content(request: ApiRequest) -> Response:
+    """A redirect to our signed link of the stored file."""
+    video_id = request.params["video_id"]
+    base = assets.public_base(
+        request.headers.get("host"), secure=request.headers.get("x-forwarded-proto") == "https"
+    )
+    variant = request.query.get("variant", "video")
+
+    def locate(owner: int) -> Response:
+        if variant != "video":
+            raise ApiError(400, f"Only variant=video is kept, not '{variant[:30]}'.",
+                           param="variant")  # fmt: skip
+        return Response(302, b"", {"location": base + videos.content_path(owner, video_id)})
+
+    return await _keyed(request, locate)
+
+
 class StreamWriter(Protocol):
     """Formats a relayed stream in the client's protocol."""
 
@@ -586,6 +704,9 @@ ROUTES = {
     "/v1/chat/completions": {"POST": chat_completions},
     "/v1/embeddings": {"POST": embeddings},
     "/v1/images/generations": {"POST": image_generations},
+    "/v1/videos": {"POST": videos_create, "GET": videos_list},
+    "/v1/videos/{video_id}": {"GET": video_retrieve, "DELETE": video_delete},
+    "/v1/videos/{video_id}/content": {"GET": video_content},
     "/v1/messages": {"POST": messages},
     "/v1/responses": {"POST": responses},
     "/v1/messages/count_tokens": {"POST": count_tokens},

@@ -12,7 +12,15 @@ key, later layers winning:
 Most keys mean the same for every protocol (latency, hang, reset, error status, malformed or
 cut bodies, pacing, answer length). A few only make sense for some endpoints and are ignored
 elsewhere: `images=N` (image generation, `openai_images`) delivers only the first N of the `n`
-images asked for, to imitate a partial failure.
+images asked for, to imitate a partial failure. Video jobs (`openai_videos`) have three of
+their own, fixed when the job is created (from the faults of its `POST /v1/videos`) and
+ignored everywhere else, the job's later GETs included:
+
+* `job_ms=N` (0..3_600_000): how long the job takes from creation to its end (default 600);
+* `job=ok|fail|stuck`: how it ends: `ok` completed (the default), `fail` status "failed" with
+  an error object, `stuck` in_progress forever, its progress never reaching 100;
+* `download_ms=N` (0..600_000): its content downloads send their headers, then wait this long
+  before sending the bytes (a slow download).
 """
 
 from __future__ import annotations
@@ -73,6 +81,16 @@ def _float_between(low: float, high: float) -> Callable[[Any], float]:
     return convert
 
 
+def _one_of(*options: str) -> Callable[[Any], str]:
+    def convert(value: Any) -> str:
+        text = str(value).strip().lower()
+        if text not in options:
+            raise ValueError(f"expected one of {', '.join(options)}, got {value!r}")
+        return text
+
+    return convert
+
+
 def _code(value: Any) -> str:
     text = str(value).strip()
     if not re.fullmatch(r"[A-Za-z0-9_.\-]{1,64}", text):
@@ -94,6 +112,10 @@ FAULT_KEYS: dict[str, Callable[[Any], Any]] = {
     "code": _code,
     # Image generation only: deliver at most this many images (fewer than `n` asked for).
     "images": _int_between(0, 10),
+    # Video jobs only (`openai_videos`), fixed at creation: duration, outcome, download delay.
+    "job_ms": _int_between(0, 3_600_000),
+    "job": _one_of("ok", "fail", "stuck"),
+    "download_ms": _int_between(0, 600_000),
 }
 _FLAG_KEYS = frozenset({"reset", "malformed"})
 _SPLIT = re.compile(r"[,\s]+")
@@ -165,6 +187,9 @@ class Faults:
     retry_after: int | None = None
     code: str | None = None
     images: int | None = None
+    job_ms: int | None = None
+    job: str | None = None
+    download_ms: int | None = None
 
 
 # One list of keys: the parser and the dataclass must never drift apart.

@@ -1,8 +1,9 @@
 """The aiohttp application: protocol endpoints under every scope, plus the control API.
 
-Protocols: OpenAI chat completions, Responses, embeddings and image generation (whose images
-answered as URLs are served from `GET /_sim/images/<id>.png`), Anthropic Messages, Gemini
-generateContent.
+Protocols: OpenAI chat completions, Responses, embeddings, image generation (whose images
+answered as URLs are served from `GET /_sim/images/<id>.png`) and videos (asynchronous jobs:
+`POST/GET /v1/videos`, `GET/DELETE /v1/videos/{video_id}`, `GET /v1/videos/{video_id}/content`;
+path parameters are plain aiohttp route patterns), Anthropic Messages, Gemini generateContent.
 Adding one (Ark, audio) means writing one module with an `ENDPOINTS` list and adding it to
 `PROTOCOL_MODULES`.
 """
@@ -27,6 +28,7 @@ from simulator import (
     openai_embeddings,
     openai_images,
     openai_responses,
+    openai_videos,
 )
 from simulator.endpoint import Call, Endpoint, Settings
 from simulator.faults import DEFAULT_SCOPE, ErrorInfo, FaultSpecError, SimState, reset_connection
@@ -39,6 +41,7 @@ PROTOCOL_MODULES: Sequence[ModuleType] = (
     openai_responses,
     openai_embeddings,
     openai_images,
+    openai_videos,
     anthropic_messages,
     gemini,
     openai_common,

@@ -16,7 +16,7 @@ from gateway import tokens
 from gateway.providers.base import (
     ChatResult,
     Chunks,
-    NoImages,
+    NoMedia,
     UpstreamProtocolError,
     UpstreamRequest,
     assistant_message,
@@ -158,7 +158,7 @@ def usage_from_anthropic(usage: Any) -> TokenUsage | None:
     )
 
 
-class AnthropicAdapter(NoImages):
+class AnthropicAdapter(NoMedia):
     def chat_request(self, route: RouteInfo, chat: ChatRequest) -> UpstreamRequest:
         headers = {
             "content-type": "application/json",

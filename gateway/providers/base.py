@@ -11,7 +11,7 @@ import aiohttp
 
 from catalog.pricing import TokenUsage
 from catalog.selectors import RouteInfo
-from gateway.schemas import ChatRequest, EmbeddingsRequest, ImageRequest
+from gateway.schemas import ChatRequest, EmbeddingsRequest, ImageRequest, VideoRequest
 
 
 @dataclass(frozen=True)
@@ -137,12 +137,44 @@ class Adapter(Protocol):
         upstream `url`); raise UpstreamProtocolError."""
         ...
 
+    # Video jobs: submitted through the router (POST, with failover), then polled and
+    # downloaded by the worker (gateway/videos.py) with plain GETs.
+    def video_create_request(self, route: RouteInfo, video: VideoRequest) -> UpstreamRequest: ...
 
-class NoImages:
-    """For adapters whose provider cannot make images through this protocol (yet)."""
+    def video_create_result(self, payload: Any, video: VideoRequest) -> ChatResult:
+        """`body` = {"upstream_id": ..., "status": ..., "progress": ...}."""
+        ...
+
+    def video_poll_request(self, route: RouteInfo, upstream_id: str) -> UpstreamRequest: ...
+
+    def video_poll_result(self, payload: Any) -> tuple[str, int]:
+        """(queued | in_progress | completed | failed, progress 0–100)."""
+        ...
+
+    def video_content_request(self, route: RouteInfo, upstream_id: str) -> UpstreamRequest: ...
+
+
+class NoMedia:
+    """For adapters whose provider makes no images or videos through this protocol (yet):
+    the router moves on to the model's next route."""
 
     def images_request(self, route: RouteInfo, request: ImageRequest) -> UpstreamRequest:
         raise NotImplementedError("no image generation through this protocol")
 
     def images_result(self, payload: Any, request: ImageRequest) -> ChatResult:
         raise NotImplementedError("no image generation through this protocol")
+
+    def video_create_request(self, route: RouteInfo, video: VideoRequest) -> UpstreamRequest:
+        raise NotImplementedError("no video generation through this protocol")
+
+    def video_create_result(self, payload: Any, video: VideoRequest) -> ChatResult:
+        raise NotImplementedError("no video generation through this protocol")
+
+    def video_poll_request(self, route: RouteInfo, upstream_id: str) -> UpstreamRequest:
+        raise NotImplementedError("no video generation through this protocol")
+
+    def video_poll_result(self, payload: Any) -> tuple[str, int]:
+        raise NotImplementedError("no video generation through this protocol")
+
+    def video_content_request(self, route: RouteInfo, upstream_id: str) -> UpstreamRequest:
+        raise NotImplementedError("no video generation through this protocol")

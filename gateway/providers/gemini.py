@@ -19,7 +19,7 @@ from catalog.selectors import RouteInfo
 from gateway.providers.base import (
     ChatResult,
     Chunks,
-    NoImages,
+    NoMedia,
     UpstreamProtocolError,
     UpstreamRequest,
     assistant_message,
@@ -152,7 +152,7 @@ def _finish(reason: Any, called: bool) -> str:
     return FINISH_REASONS.get(reason, "stop")
 
 
-class GeminiAdapter(NoImages):
+class GeminiAdapter(NoMedia):
     def chat_request(self, route: RouteInfo, chat: ChatRequest) -> UpstreamRequest:
         model = quote(route.upstream_model, safe="-._")
         method = "streamGenerateContent?alt=sse" if chat.stream else "generateContent"

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 import orjson
 
 from catalog.pricing import TokenUsage
 from catalog.selectors import RouteInfo
+from gateway import multipart
 from gateway.providers.base import ChatResult, UpstreamProtocolError, UpstreamRequest
 from gateway.providers.sse import iter_sse_data
-from gateway.schemas import ChatRequest, EmbeddingsRequest, ImageRequest
+from gateway.schemas import ChatRequest, EmbeddingsRequest, ImageRequest, VideoRequest
 
 
 def usage_from_openai(usage: Any) -> TokenUsage | None:
@@ -29,6 +31,15 @@ def usage_from_openai(usage: Any) -> TokenUsage | None:
         output_tokens=max(completion, 0),
         cached_input_tokens=cached if isinstance(cached, int) and cached > 0 else 0,
     )
+
+
+VIDEO_STATUSES = {"queued", "in_progress", "completed", "failed"}
+
+
+def _auth(route: RouteInfo, headers: dict[str, str]) -> dict[str, str]:
+    if route.api_key:
+        headers["authorization"] = f"Bearer {route.api_key}"
+    return headers
 
 
 class OpenAIAdapter:
@@ -125,3 +136,38 @@ class OpenAIAdapter:
         if not images:
             raise UpstreamProtocolError("no image in the answer")
         return ChatResult(body={**payload, "data": images}, usage=None)
+
+    def video_create_request(self, route: RouteInfo, video: VideoRequest) -> UpstreamRequest:
+        fields = {"model": route.upstream_model, "prompt": video.prompt,
+                  "seconds": str(video.seconds), "size": video.size}  # fmt: skip
+        if video.reference is None:
+            headers = _auth(route, {"content-type": "application/json"})
+            return UpstreamRequest(f"{route.base_url}/videos", headers, orjson.dumps(fields))
+        body, content_type = multipart.encode(fields, {"input_reference": video.reference})
+        return UpstreamRequest(
+            f"{route.base_url}/videos", _auth(route, {"content-type": content_type}), body
+        )
+
+    def video_create_result(self, payload: Any, video: VideoRequest) -> ChatResult:
+        if not isinstance(payload, dict) or not isinstance(payload.get("id"), str):
+            raise UpstreamProtocolError("no video job id")
+        status, progress = self.video_poll_result(payload)
+        if status == "failed":
+            raise UpstreamProtocolError("the job failed at once")
+        body = {"upstream_id": payload["id"], "status": status, "progress": progress}
+        return ChatResult(body=body, usage=None)
+
+    def video_poll_request(self, route: RouteInfo, upstream_id: str) -> UpstreamRequest:
+        url = f"{route.base_url}/videos/{quote(upstream_id, safe='')}"
+        return UpstreamRequest(url, _auth(route, {"accept": "application/json"}), b"")
+
+    def video_poll_result(self, payload: Any) -> tuple[str, int]:
+        if not isinstance(payload, dict) or payload.get("status") not in VIDEO_STATUSES:
+            raise UpstreamProtocolError("no video job status")
+        progress = payload.get("progress")
+        progress = min(max(progress, 0), 100) if isinstance(progress, int) else 0
+        return payload["status"], progress
+
+    def video_content_request(self, route: RouteInfo, upstream_id: str) -> UpstreamRequest:
+        url = f"{route.base_url}/videos/{quote(upstream_id, safe='')}/content"
+        return UpstreamRequest(url, _auth(route, {}), b"")

@@ -21,7 +21,7 @@ from catalog.selectors import RouteInfo
 from gateway.providers.base import (
     ChatResult,
     Chunks,
-    NoImages,
+    NoMedia,
     UpstreamProtocolError,
     UpstreamRequest,
     assistant_message,
@@ -170,7 +170,7 @@ def _call(item: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-class OpenAIResponsesAdapter(NoImages):
+class OpenAIResponsesAdapter(NoMedia):
     def chat_request(self, route: RouteInfo, chat: ChatRequest) -> UpstreamRequest:
         headers = {
             "content-type": "application/json",

@@ -138,6 +138,41 @@ def gateway(transactional_db, simulator, gateway_url) -> Iterator[Gateway]:
     reset_process_state()
 
 
+PER_SECOND_720P = 100_000
+PER_SECOND_1080P = 200_000
+
+
+@pytest.fixture
+def video_model(gateway) -> Model:
+    provider = Provider.objects.create(
+        slug="sim-videos", name="Sim videos", kind="simulator", base_url=gateway.sim.url("v"),
+        first_byte_timeout_ms=2000, read_timeout_ms=5000,
+    )  # fmt: skip
+    model = Model.objects.create(
+        slug="sim-video", display_name="Sim Video", kind="video", owned_by="reapi",
+        max_video_seconds=12,
+    )  # fmt: skip
+    Route.objects.create(model=model, provider=provider, upstream_model="sora-2")
+    Price.objects.create(
+        model=model, effective_from=datetime(2026, 1, 1, tzinfo=UTC),
+        video_micros_per_second={"720p": PER_SECOND_720P, "1080p": PER_SECOND_1080P},
+    )  # fmt: skip
+    selectors.invalidate()
+    return model
+
+
+def database_url() -> str:
+    """The test database as a DATABASE_URL, for processes the tests start themselves."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    user = db.get("USER") or "postgres"
+    host, port = db.get("HOST") or "127.0.0.1", db.get("PORT") or 5432
+    return f"postgres://{user}@{host}:{port}/{db['NAME']}"
+
+
 def first_route_to(gateway: Gateway, *, kind: str, scope: str, upstream_model: str) -> Provider:
     """Point sim-chat's first route at a provider of another kind (the simulator speaks every
     protocol under /s/<scope>; these providers' base URLs carry no /v1)."""

@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 import requests
 from django.conf import settings
-from django.db import connection
 
 from accounts import keys
 from simulator.testing import free_port
+from tests.gateway.conftest import database_url
 
 ROOT = Path(__file__).resolve().parents[2]
 HELLO = [{"role": "user", "content": "Hi"}]
@@ -31,22 +31,12 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def _database_url() -> str:
-    db = connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{db['NAME']}"
-    user = db.get("USER") or "postgres"
-    return (
-        f"postgres://{user}@{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
-    )
-
-
 @pytest.fixture
 def two_servers(gateway) -> Iterator[list[str]]:
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "reapi.settings",
-        "DATABASE_URL": _database_url(),
+        "DATABASE_URL": database_url(),
         "REDIS_URL": settings.REDIS_URL,
         "CACHE_KEY_PREFIX": settings.CACHES["default"].get("KEY_PREFIX", "reapi"),
         "LOG_LEVEL": "WARNING",
