@@ -23,7 +23,7 @@ from catalog import selectors
 from catalog.models import Price
 from catalog.pricing import TokenUsage, token_cost_micros, token_hold_micros
 from catalog.selectors import ModelInfo
-from gateway import limits, tokens
+from gateway import idempotency, limits, tokens
 from gateway import usage as usage_rows
 from gateway.errors import ApiError
 from gateway.models import UpstreamFailure, UsageRecord
@@ -99,6 +99,8 @@ class Admission:
     grant: limits.Grant | None = None
     # Per-unit requests (images): the price of one unit; None for token-priced requests.
     unit_micros: int | None = None
+    idempotent: idempotency.Requested | None = None
+    result_ref: str = ""  # what a replay of this request may give again (idempotency.py)
     started: float = field(default_factory=time.monotonic)
 
 
@@ -189,12 +191,15 @@ def _admit(
     stream: bool,
     worst_case: Callable[[ModelInfo, Price], tuple[int, str]],
     hold_ttl_s: int | None = None,
+    idempotent: idempotency.Requested | None = None,
 ) -> Admission:
     """Steps 1–4 for any endpoint: a key, a model of the right kind this key may use, its
     price in force, and a hold for `worst_case(model, price)` → (micro-credits, what it
     covers, for the 402 message)."""
     _connection_ready()
     key = authenticate(raw_key)
+    if idempotent is not None:
+        idempotency.claim(key.owner_id, idempotent, request_id)  # may raise Replay or 409
     try:
         model, price, hold, grant = _admit_known(
             key, slug=slug, kind=kind, request_id=request_id, stream=stream,
@@ -202,6 +207,7 @@ def _admit(
         )  # fmt: skip
     except ApiError:
         limits.note_refused(key.owner_id)
+        idempotency.done(key.owner_id, idempotent, charged=0)  # refused: the key is free
         raise
     return Admission(
         request_id=request_id,
@@ -213,6 +219,7 @@ def _admit(
         endpoint=endpoint,
         stream=stream,
         grant=grant,
+        idempotent=idempotent,
     )
 
 
@@ -222,6 +229,7 @@ def admit_chat(
     *,
     request_id: str,
     endpoint: str = "chat.completions",
+    idempotent: idempotency.Requested | None = None,
 ) -> Admission:
     """Admit a chat request; `endpoint` names the client's API in the usage row
     (`chat.completions`, `responses`, `messages`)."""
@@ -253,10 +261,17 @@ def admit_chat(
         request=chat,
         stream=chat.stream,
         worst_case=worst_case,
+        idempotent=idempotent,
     )
 
 
-def admit_image(raw_key: str | None, image: ImageRequest, *, request_id: str) -> Admission:
+def admit_image(
+    raw_key: str | None,
+    image: ImageRequest,
+    *,
+    request_id: str,
+    idempotent: idempotency.Requested | None = None,
+) -> Admission:
     unit: list[int] = []
 
     def worst_case(model: ModelInfo, price: Price) -> tuple[int, str]:
@@ -289,12 +304,19 @@ def admit_image(raw_key: str | None, image: ImageRequest, *, request_id: str) ->
         request=image,
         stream=False,
         worst_case=worst_case,
+        idempotent=idempotent,
     )
     admission.unit_micros = unit[0]
     return admission
 
 
-def admit_video(raw_key: str | None, video: VideoRequest, *, request_id: str) -> Admission:
+def admit_video(
+    raw_key: str | None,
+    video: VideoRequest,
+    *,
+    request_id: str,
+    idempotent: idempotency.Requested | None = None,
+) -> Admission:
     """The hold is the whole job's price (seconds at the size's per-second price); it lives
     until the job's deadline, past which the job fails and is refunded."""
     unit: list[int] = []
@@ -328,6 +350,7 @@ def admit_video(raw_key: str | None, video: VideoRequest, *, request_id: str) ->
         request=video,
         stream=False,
         worst_case=worst_case,
+        idempotent=idempotent,
         hold_ttl_s=settings.VIDEO_JOB_TIMEOUT_S + 15 * 60,
     )
     admission.unit_micros = unit[0]
@@ -335,7 +358,11 @@ def admit_video(raw_key: str | None, video: VideoRequest, *, request_id: str) ->
 
 
 def admit_embeddings(
-    raw_key: str | None, embeddings: EmbeddingsRequest, *, request_id: str
+    raw_key: str | None,
+    embeddings: EmbeddingsRequest,
+    *,
+    request_id: str,
+    idempotent: idempotency.Requested | None = None,
 ) -> Admission:
     def worst_case(model: ModelInfo, price: Price) -> tuple[int, str]:
         input_tokens = tokens.embedding_tokens_upper_bound(embeddings)
@@ -351,6 +378,7 @@ def admit_embeddings(
         request=embeddings,
         stream=False,
         worst_case=worst_case,
+        idempotent=idempotent,
     )
 
 
@@ -404,11 +432,15 @@ def finish(admission: Admission, outcome: Outcome) -> int:
     Returns the micro-credits charged. Safe to call twice: the ledger is keyed by request id
     and the usage row is unique per request."""
     usage = outcome.usage or TokenUsage(0, 0)
+    charged = 0
     try:
-        return _settle(admission, outcome, usage)
+        charged = _settle(admission, outcome, usage)
+        return charged
     finally:
         if admission.grant is not None:
             limits.finish(admission.grant, tokens=usage.input_tokens + usage.output_tokens)
+        idempotency.done(admission.key.owner_id, admission.idempotent, charged=charged,
+                         result=admission.result_ref)  # fmt: skip
 
 
 def _settle(admission: Admission, outcome: Outcome, usage: TokenUsage) -> int:

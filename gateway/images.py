@@ -57,12 +57,14 @@ async def answer(
     user_id: int,
     request_id: str,
     base_url: str,
-) -> list[dict[str, Any]]:
-    """The `data` list of the answer: base64, or links to the stored files."""
+) -> tuple[list[dict[str, Any]], str]:
+    """The `data` list of the answer (base64, or links to the stored files), and what a
+    replay of the request may give again ("assets:<id>,<id>"; nothing for base64)."""
     if response_format == "b64_json":
-        return [{"b64_json": base64.b64encode(data).decode("ascii")} for data in images]
+        return [{"b64_json": base64.b64encode(data).decode("ascii")} for data in images], ""
     stored = await sync_to_async(_store_all, thread_sensitive=False)(images, user_id, request_id)
-    return [{"url": base_url + assets.signed_path(asset)} for asset in stored]
+    links = [{"url": base_url + assets.signed_path(asset)} for asset in stored]
+    return links, "assets:" + ",".join(str(asset.pk) for asset in stored)
 
 
 def _store_all(images: list[bytes], user_id: int, request_id: str) -> list[Asset]:

@@ -166,6 +166,36 @@ class VideoJob(models.Model):
         return f"{self.id} {self.status}"
 
 
+class IdempotencyKey(models.Model):
+    """A client's Idempotency-Key on a billable POST (gateway/idempotency.py): a fingerprint
+    of the request, never the request or its answer."""
+
+    class State(models.TextChoices):
+        IN_PROGRESS = "in_progress", "In progress"
+        DONE = "done", "Done"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64)  # SHA-256 of method, path and body
+    request_id = models.CharField(max_length=64)
+    state = models.CharField(max_length=20, choices=State.choices, default=State.IN_PROGRESS)
+    charged_micros = models.BigIntegerField(default=0)
+    # A result we may give again: "video:<id>" or "assets:<id>,<id>"; empty for content.
+    result = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "key"], name="idempotency_key_per_user")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}:{self.key[:20]}"
+
+
 class RouteHealth(Route):
     """The catalog's routes seen by operations: circuit breaker state, forced open/closed."""
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from gateway import assets, videos
+from gateway import assets, idempotency, videos
 
 
 @shared_task(name="gateway.delete_expired_assets", ignore_result=True)
@@ -22,3 +22,8 @@ def advance_video_jobs() -> int:
 def advance_video_job(job_id: str) -> str | None:
     """One job now (queued right after it is created, so the first poll need not wait)."""
     return videos.advance(job_id)
+
+
+@shared_task(name="gateway.delete_expired_idempotency_keys", ignore_result=True)
+def delete_expired_idempotency_keys() -> int:
+    return idempotency.delete_expired()

@@ -39,10 +39,13 @@ from gateway.providers.base import UpstreamProtocolError
 
 logger = logging.getLogger(__name__)
 
+
 def lease_s() -> int:
     """A claimed job is left alone this long (its poll and download fit in it); after that a
     job whose worker died is taken up again."""
     return settings.VIDEO_POLL_LEASE_S
+
+
 BACKOFF_S = (1, 1, 2, 2, 3, 5, 5, 10, 10, 15, 30)  # between polls, growing with their number
 MAX_VIDEO_BYTES = 512 * 1024 * 1024
 IN_FLIGHT = (VideoJob.Status.QUEUED, VideoJob.Status.IN_PROGRESS)

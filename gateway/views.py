@@ -21,6 +21,7 @@ from catalog.pricing import TokenUsage
 from gateway import admission as adm
 from gateway import (
     assets,
+    idempotency,
     images,
     limits,
     multipart,
@@ -34,7 +35,7 @@ from gateway.asgi import ApiRequest, Response, StreamResponse, json_response
 from gateway.codecs import anthropic
 from gateway.codecs import responses as responses_codec
 from gateway.errors import ApiError, openai_error_response
-from gateway.models import UsageRecord, VideoJob
+from gateway.models import Asset, UsageRecord, VideoJob
 from gateway.providers.base import UpstreamProtocolError, openai_usage
 from gateway.providers.openai import usage_from_openai
 from gateway.schemas import (
@@ -76,6 +77,36 @@ async def _finish(admission: adm.Admission, outcome: adm.Outcome) -> int:
     return await asyncio.shield(task)
 
 
+def _idempotent(request: ApiRequest) -> idempotency.Requested | None:
+    return idempotency.from_headers(request.headers, request.method, request.path, request.body)
+
+
+async def _replay(replay: idempotency.Replay, request: ApiRequest, dialect: Dialect) -> Response:
+    """The answer to a retry of a finished request (gateway/idempotency.py)."""
+    base = assets.public_base(
+        request.headers.get("host"), secure=request.headers.get("x-forwarded-proto") == "https"
+    )
+    record = replay.record
+    try:
+        payload = await sync_to_async(_replay_payload, thread_sensitive=False)(record, base)
+    except ApiError as error:
+        return dialect.error(error, record.request_id)
+    headers = {"x-request-id": record.request_id, "idempotent-replayed": "true"}
+    return json_response(payload, headers=headers)
+
+
+def _replay_payload(record: Any, base: str) -> dict[str, Any]:
+    kind, _, refs = record.result.partition(":")
+    if kind == "video":
+        return videos.serialize(VideoJob.objects.select_related("asset").get(pk=refs))
+    if kind == "assets":
+        stored = {str(a.pk): a for a in Asset.objects.filter(pk__in=refs.split(","))}
+        links = [{"url": base + assets.signed_path(stored[r])} for r in refs.split(",")]
+        charged = credits_text(record.charged_micros)
+        return images.body(links, requested=len(links), charged_text=charged)
+    raise idempotency.used(record)
+
+
 async def _keyed_get(request: ApiRequest, selector: Callable[[Any], Any]) -> Response:
     """A GET answered from the database for the key's owner: auth and read in one hop."""
     request_id = adm.new_request_id()
@@ -105,8 +136,10 @@ async def chat_completions(request: ApiRequest) -> Response | StreamResponse:
         refuse_unknown_fields(body, CHAT_FIELDS)
         chat = parse_chat(body)
         admission = await sync_to_async(adm.admit_chat, thread_sensitive=False)(
-            raw_key, chat, request_id=request_id
+            raw_key, chat, request_id=request_id, idempotent=_idempotent(request)
         )
+    except idempotency.Replay as replay:
+        return await _replay(replay, request, OPENAI)
     except ApiError as error:
         return openai_error_response(error, request_id=request_id)
     if chat.stream:
@@ -319,8 +352,10 @@ async def embeddings(request: ApiRequest) -> Response:
     try:
         parsed = parse_embeddings(parse_json_body(request.body))
         admission = await sync_to_async(adm.admit_embeddings, thread_sensitive=False)(
-            raw_key_from(request), parsed, request_id=request_id
+            raw_key_from(request), parsed, request_id=request_id, idempotent=_idempotent(request)
         )
+    except idempotency.Replay as replay:
+        return await _replay(replay, request, OPENAI)
     except ApiError as error:
         return openai_error_response(error, request_id=request_id)
     return await _answer_once(
@@ -338,8 +373,10 @@ async def image_generations(request: ApiRequest) -> Response:
     try:
         parsed = parse_image_generation(parse_json_body(request.body))
         admission = await sync_to_async(adm.admit_image, thread_sensitive=False)(
-            raw_key_from(request), parsed, request_id=request_id
+            raw_key_from(request), parsed, request_id=request_id, idempotent=_idempotent(request)
         )
+    except idempotency.Replay as replay:
+        return await _replay(replay, request, OPENAI)
     except ApiError as error:
         return openai_error_response(error, request_id=request_id)
     try:
@@ -364,7 +401,7 @@ async def image_generations(request: ApiRequest) -> Response:
             )
             return openai_error_response(error, request_id=request_id)
         outcome = adm.Outcome(Status.UPSTREAM_ERROR, 500, **base)  # if storing fails
-        data = await images.answer(
+        data, admission.result_ref = await images.answer(
             delivered,
             response_format=parsed.response_format,
             user_id=admission.key.owner_id,
@@ -404,8 +441,10 @@ async def videos_create(request: ApiRequest) -> Response:
     try:
         video = _video_request(request)
         admission = await sync_to_async(adm.admit_video, thread_sensitive=False)(
-            raw_key_from(request), video, request_id=request_id
+            raw_key_from(request), video, request_id=request_id, idempotent=_idempotent(request)
         )
+    except idempotency.Replay as replay:
+        return await _replay(replay, request, OPENAI)
     except ApiError as error:
         return openai_error_response(error, request_id=request_id)
     try:
@@ -430,6 +469,8 @@ def _start_job(admission: adm.Admission, done: router.Completed) -> dict[str, An
         raise
     if admission.grant is not None:
         limits.finish(admission.grant, tokens=0)  # the request is over; the job goes on
+    idempotency.done(admission.key.owner_id, admission.idempotent, charged=0,
+                     result=f"video:{job.id}")  # fmt: skip
     try:
         tasks.advance_video_job.apply_async((job.id,), countdown=1)
     except Exception:  # the broker is down: the periodic sweep will find the job
@@ -637,8 +678,11 @@ async def responses(request: ApiRequest) -> Response | StreamResponse:
     try:
         chat = parse_chat(responses_codec.to_openai(parse_json_body(request.body)))
         admission = await sync_to_async(adm.admit_chat, thread_sensitive=False)(
-            raw_key_from(request), chat, request_id=request_id, endpoint="responses"
-        )
+            raw_key_from(request), chat, request_id=request_id, endpoint="responses",
+            idempotent=_idempotent(request),
+        )  # fmt: skip
+    except idempotency.Replay as replay:
+        return await _replay(replay, request, RESPONSES)
     except ApiError as error:
         return RESPONSES.error(error, request_id)
     if chat.stream:
@@ -667,8 +711,11 @@ async def messages(request: ApiRequest) -> Response | StreamResponse:
     try:
         chat = _anthropic_chat(request)
         admission = await sync_to_async(adm.admit_chat, thread_sensitive=False)(
-            raw_key_from(request), chat, request_id=request_id, endpoint="messages"
-        )
+            raw_key_from(request), chat, request_id=request_id, endpoint="messages",
+            idempotent=_idempotent(request),
+        )  # fmt: skip
+    except idempotency.Replay as replay:
+        return await _replay(replay, request, ANTHROPIC)
     except ApiError as error:
         return ANTHROPIC.error(error, request_id)
     if chat.stream:

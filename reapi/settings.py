@@ -123,6 +123,10 @@ CELERY_BEAT_SCHEDULE = {
     "release-expired-holds": {"task": "billing.release_expired_holds", "schedule": 60.0},
     "delete-expired-assets": {"task": "gateway.delete_expired_assets", "schedule": 3600.0},
     "advance-video-jobs": {"task": "gateway.advance_video_jobs", "schedule": 2.0},
+    "delete-expired-idempotency-keys": {
+        "task": "gateway.delete_expired_idempotency_keys",
+        "schedule": 3600.0,
+    },
 }
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
@@ -254,6 +258,8 @@ BLOCK_S = env_int("BLOCK_S", default=300)
 # them are signed and expire after ASSET_LINK_TTL_S.
 ASSET_RETENTION_DAYS = env_int("ASSET_RETENTION_DAYS", default=7)
 ASSET_LINK_TTL_S = env_int("ASSET_LINK_TTL_S", default=3600)
+# A request repeated with the same Idempotency-Key within this window is charged once.
+IDEMPOTENCY_TTL_S = env_int("IDEMPOTENCY_TTL_S", default=24 * 3600)
 # A video job not finished this long after it was submitted fails and is refunded.
 VIDEO_JOB_TIMEOUT_S = env_int("VIDEO_JOB_TIMEOUT_S", default=30 * 60)
 # A worker's claim on a job; a job whose worker died is polled again after this.

@@ -138,6 +138,27 @@ def gateway(transactional_db, simulator, gateway_url) -> Iterator[Gateway]:
     reset_process_state()
 
 
+LOW, MEDIUM, OTHER = 10_000, 40_000, 55_000  # micro-credits per image (image_model)
+
+
+@pytest.fixture
+def image_model(gateway) -> Model:
+    provider = Provider.objects.create(
+        slug="sim-images", name="Sim images", kind="simulator", base_url=gateway.sim.url("i"),
+        first_byte_timeout_ms=2000, read_timeout_ms=5000,
+    )  # fmt: skip
+    model = Model.objects.create(
+        slug="sim-image", display_name="Sim Image", kind="image", owned_by="reapi", max_images=4
+    )
+    Route.objects.create(model=model, provider=provider, upstream_model="gpt-image-1")
+    Price.objects.create(
+        model=model, effective_from=datetime(2026, 1, 1, tzinfo=UTC),
+        image_micros={"1024x1024:low": LOW, "1024x1024:*": MEDIUM, "*:*": OTHER},
+    )  # fmt: skip
+    selectors.invalidate()
+    return model
+
+
 PER_SECOND_720P = 100_000
 PER_SECOND_1080P = 200_000
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import struct
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import openai
@@ -17,29 +17,10 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 
 from catalog import selectors
-from catalog.models import Model, Price, Provider, Route
+from catalog.models import Price
 from gateway import assets
 from gateway.models import Asset, UsageRecord
-
-LOW, MEDIUM, OTHER = 10_000, 40_000, 55_000  # micro-credits per image
-
-
-@pytest.fixture
-def image_model(gateway) -> Model:
-    provider = Provider.objects.create(
-        slug="sim-images", name="Sim images", kind="simulator", base_url=gateway.sim.url("i"),
-        first_byte_timeout_ms=2000, read_timeout_ms=5000,
-    )  # fmt: skip
-    model = Model.objects.create(
-        slug="sim-image", display_name="Sim Image", kind="image", owned_by="reapi", max_images=4
-    )
-    Route.objects.create(model=model, provider=provider, upstream_model="gpt-image-1")
-    Price.objects.create(
-        model=model, effective_from=datetime(2026, 1, 1, tzinfo=UTC),
-        image_micros={"1024x1024:low": LOW, "1024x1024:*": MEDIUM, "*:*": OTHER},
-    )  # fmt: skip
-    selectors.invalidate()
-    return model
+from tests.gateway.conftest import LOW, MEDIUM
 
 
 def png_size(data: bytes) -> tuple[int, int]:
