@@ -104,6 +104,10 @@ class Admission:
     started: float = field(default_factory=time.monotonic)
 
 
+def _invalid(param: str, message: str) -> ApiError:
+    return ApiError(400, message, param=param, code="invalid_value")
+
+
 def _admit_known(
     key: AuthenticatedKey,
     *,
@@ -237,12 +241,10 @@ def admit_chat(
     def worst_case(model: ModelInfo, price: Price) -> tuple[int, str]:
         cap = model.max_output_tokens or tokens.DEFAULT_MAX_OUTPUT_TOKENS
         if chat.max_output_tokens is not None and chat.max_output_tokens > cap:
-            raise ApiError(
-                400,
+            raise _invalid(
+                "max_tokens",
                 f"max_tokens is too large: {chat.max_output_tokens}. This model supports at "
                 f"most {cap} completion tokens.",
-                param="max_tokens",
-                code="invalid_value",
             )
         output_tokens = (chat.max_output_tokens or cap) * chat.n
         amount = token_hold_micros(
@@ -276,21 +278,17 @@ def admit_image(
 
     def worst_case(model: ModelInfo, price: Price) -> tuple[int, str]:
         if model.max_images is not None and image.n > model.max_images:
-            raise ApiError(
-                400,
+            raise _invalid(
+                "n",
                 f"n is too large: {image.n}. The model '{model.slug}' makes at most "
                 f"{model.max_images} images per request.",
-                param="n",
-                code="invalid_value",
             )
         each = price.image_price(size=image.size, quality=image.quality)
         if each is None:
-            raise ApiError(
-                400,
+            raise _invalid(
+                "size",
                 f"The model '{model.slug}' does not offer size {image.size} at quality "
                 f"{image.quality}.",
-                param="size",
-                code="invalid_value",
             )
         unit.append(each)
         return each * image.n, f"{image.n} image{'s' if image.n > 1 else ''}"
@@ -323,20 +321,16 @@ def admit_video(
 
     def worst_case(model: ModelInfo, price: Price) -> tuple[int, str]:
         if model.max_video_seconds is not None and video.seconds > model.max_video_seconds:
-            raise ApiError(
-                400,
+            raise _invalid(
+                "seconds",
                 f"seconds is too large: {video.seconds}. The model '{model.slug}' makes videos "
                 f"of at most {model.max_video_seconds} seconds.",
-                param="seconds",
-                code="invalid_value",
             )
         each = price.video_price_per_second(resolution=video.resolution)
         if each is None:
-            raise ApiError(
-                400,
+            raise _invalid(
+                "size",
                 f"The model '{model.slug}' does not offer size {video.size} ({video.resolution}).",
-                param="size",
-                code="invalid_value",
             )
         unit.append(each)
         return each * video.seconds, f"{video.seconds} s of {video.resolution} video"

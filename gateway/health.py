@@ -29,6 +29,7 @@ LATENCY_KEY = "routes:latency"  # {route_id: moving average of time to first byt
 REFRESH_S = 1.0
 ALPHA = 0.2  # weight of the newest sample in the moving average
 MIN_SHARE = 0.05
+UNMEASURED = 1000.0
 
 
 class _Local:
@@ -101,13 +102,17 @@ def record_latency(route_id: int, ms: float) -> None:
 
 def latency_factor(route_ids: list[int]) -> dict[int, float]:
     """Each route's share multiplier among `route_ids`: fastest / its latency, at least
-    MIN_SHARE; routes never measured count as the fastest (so they get measured)."""
+    MIN_SHARE. A route never measured gets UNMEASURED, so it is almost surely tried next and
+    measured; until then the others are compared among themselves."""
     _open_breakers()  # refresh the shared view if due
     known = {r: _local.latency[r] for r in route_ids if r in _local.latency}
     if not known:
         return dict.fromkeys(route_ids, 1.0)
     fastest = max(min(known.values()), 1.0)
-    return {r: max(MIN_SHARE, fastest / max(known.get(r, fastest), 1.0)) for r in route_ids}
+    return {
+        r: max(MIN_SHARE, fastest / max(known[r], 1.0)) if r in known else UNMEASURED
+        for r in route_ids
+    }
 
 
 def record_success(route_id: int) -> None:

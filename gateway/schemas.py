@@ -110,12 +110,28 @@ class ChatRequest:
     image_count: int
 
 
-def parse_chat(body: dict[str, Any]) -> ChatRequest:
+def _model(body: dict[str, Any]) -> str:
     model = body.get("model")
     if model is None:
         raise bad_request("You must provide a model parameter.", param="model", code="missing")
     if not isinstance(model, str) or not model or len(model) > 100:
         raise bad_request("'model' must be a model id string.", param="model")
+    return model
+
+
+def _prompt(body: dict[str, Any], most: int) -> str:
+    prompt = body.get("prompt")
+    if prompt is None:
+        raise bad_request("Missing required parameter: 'prompt'.", param="prompt", code="missing")
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise bad_request("'prompt' must be a non-empty string.", param="prompt")
+    if len(prompt) > most:
+        raise bad_request(f"'prompt' is too long: at most {most} characters.", param="prompt")
+    return prompt
+
+
+def parse_chat(body: dict[str, Any]) -> ChatRequest:
+    model = _model(body)
 
     messages = body.get("messages")
     if messages is None:
@@ -231,11 +247,7 @@ MAX_EMBEDDING_INPUTS = 2048
 
 def parse_embeddings(body: dict[str, Any]) -> EmbeddingsRequest:
     refuse_unknown_fields(body, EMBEDDINGS_FIELDS)
-    model = body.get("model")
-    if model is None:
-        raise bad_request("You must provide a model parameter.", param="model", code="missing")
-    if not isinstance(model, str) or not model or len(model) > 100:
-        raise bad_request("'model' must be a model id string.", param="model")
+    model = _model(body)
     raw = body.get("input")
     if raw is None:
         raise bad_request("Missing required parameter: 'input'.", param="input", code="missing")
@@ -297,20 +309,8 @@ MAX_IMAGE_PROMPT_CHARS = 32_000
 
 def parse_image_generation(body: dict[str, Any]) -> ImageRequest:
     refuse_unknown_fields(body, IMAGE_FIELDS)
-    model = body.get("model")
-    if model is None:
-        raise bad_request("You must provide a model parameter.", param="model", code="missing")
-    if not isinstance(model, str) or not model or len(model) > 100:
-        raise bad_request("'model' must be a model id string.", param="model")
-    prompt = body.get("prompt")
-    if prompt is None:
-        raise bad_request("Missing required parameter: 'prompt'.", param="prompt", code="missing")
-    if not isinstance(prompt, str) or not prompt.strip():
-        raise bad_request("'prompt' must be a non-empty string.", param="prompt")
-    if len(prompt) > MAX_IMAGE_PROMPT_CHARS:
-        raise bad_request(
-            f"'prompt' is too long: at most {MAX_IMAGE_PROMPT_CHARS} characters.", param="prompt"
-        )
+    model = _model(body)
+    prompt = _prompt(body, MAX_IMAGE_PROMPT_CHARS)
     n = body.get("n", 1)
     if not _is_int(n) or not 1 <= n <= MAX_IMAGES:
         raise bad_request(f"'n' must be an integer from 1 to {MAX_IMAGES}.", param="n")
@@ -384,20 +384,8 @@ class VideoRequest:
 def parse_video(fields: dict[str, Any], reference: Any = None) -> VideoRequest:
     """A video request from a JSON body or a form's fields (values may be strings)."""
     refuse_unknown_fields(fields, VIDEO_FIELDS)
-    model = fields.get("model")
-    if model is None:
-        raise bad_request("You must provide a model parameter.", param="model", code="missing")
-    if not isinstance(model, str) or not model or len(model) > 100:
-        raise bad_request("'model' must be a model id string.", param="model")
-    prompt = fields.get("prompt")
-    if prompt is None:
-        raise bad_request("Missing required parameter: 'prompt'.", param="prompt", code="missing")
-    if not isinstance(prompt, str) or not prompt.strip():
-        raise bad_request("'prompt' must be a non-empty string.", param="prompt")
-    if len(prompt) > MAX_VIDEO_PROMPT_CHARS:
-        raise bad_request(
-            f"'prompt' is too long: at most {MAX_VIDEO_PROMPT_CHARS} characters.", param="prompt"
-        )
+    model = _model(fields)
+    prompt = _prompt(fields, MAX_VIDEO_PROMPT_CHARS)
     seconds = fields.get("seconds", "4")
     if isinstance(seconds, str) and seconds.isdigit():
         seconds = int(seconds)

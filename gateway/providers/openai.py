@@ -42,6 +42,10 @@ def _auth(route: RouteInfo, headers: dict[str, str]) -> dict[str, str]:
     return headers
 
 
+def _json_headers(route: RouteInfo) -> dict[str, str]:
+    return _auth(route, {"content-type": "application/json", "accept": "application/json"})
+
+
 class OpenAIAdapter:
     def chat_request(self, route: RouteInfo, chat: ChatRequest) -> UpstreamRequest:
         body = dict(chat.body)
@@ -52,11 +56,8 @@ class OpenAIAdapter:
             options = dict(body.get("stream_options") or {})
             options["include_usage"] = True
             body["stream_options"] = options
-        headers = {"content-type": "application/json", "accept": "application/json"}
-        if chat.stream:
-            headers["accept"] = "text/event-stream"
-        if route.api_key:
-            headers["authorization"] = f"Bearer {route.api_key}"
+        accept = "text/event-stream" if chat.stream else "application/json"
+        headers = _auth(route, {"content-type": "application/json", "accept": accept})
         return UpstreamRequest(
             url=f"{route.base_url}/chat/completions",
             headers=headers,
@@ -89,11 +90,10 @@ class OpenAIAdapter:
     def embeddings_request(self, route: RouteInfo, request: EmbeddingsRequest) -> UpstreamRequest:
         body = dict(request.body)
         body["model"] = route.upstream_model
-        headers = {"content-type": "application/json", "accept": "application/json"}
-        if route.api_key:
-            headers["authorization"] = f"Bearer {route.api_key}"
         return UpstreamRequest(
-            url=f"{route.base_url}/embeddings", headers=headers, body=orjson.dumps(body)
+            url=f"{route.base_url}/embeddings",
+            headers=_json_headers(route),
+            body=orjson.dumps(body),
         )
 
     def embeddings_result(self, payload: Any, request: EmbeddingsRequest) -> ChatResult:
@@ -117,11 +117,10 @@ class OpenAIAdapter:
         # We store and link images ourselves: ask for the bytes. (GPT Image models always
         # answer base64 and reject the parameter; older models answer a URL we download.)
         body.pop("response_format", None)
-        headers = {"content-type": "application/json", "accept": "application/json"}
-        if route.api_key:
-            headers["authorization"] = f"Bearer {route.api_key}"
         return UpstreamRequest(
-            url=f"{route.base_url}/images/generations", headers=headers, body=orjson.dumps(body)
+            url=f"{route.base_url}/images/generations",
+            headers=_json_headers(route),
+            body=orjson.dumps(body),
         )
 
     def images_result(self, payload: Any, request: ImageRequest) -> ChatResult:
@@ -141,8 +140,9 @@ class OpenAIAdapter:
         fields = {"model": route.upstream_model, "prompt": video.prompt,
                   "seconds": str(video.seconds), "size": video.size}  # fmt: skip
         if video.reference is None:
-            headers = _auth(route, {"content-type": "application/json"})
-            return UpstreamRequest(f"{route.base_url}/videos", headers, orjson.dumps(fields))
+            return UpstreamRequest(
+                f"{route.base_url}/videos", _json_headers(route), orjson.dumps(fields)
+            )
         body, content_type = multipart.encode(fields, {"input_reference": video.reference})
         return UpstreamRequest(
             f"{route.base_url}/videos", _auth(route, {"content-type": content_type}), body
