@@ -210,6 +210,7 @@ if env_str("AWS_STORAGE_BUCKET_NAME"):
             "secret_key": env_str("AWS_SECRET_ACCESS_KEY"),
             "querystring_auth": True,
             "querystring_expire": env_int("ASSET_URL_TTL_S", default=3600),
+            "signature_version": "s3v4",  # R2 accepts only SigV4 presigned URLs
             "file_overwrite": False,
         },
     }
