@@ -272,6 +272,7 @@ def admit_image(
     image: ImageRequest,
     *,
     request_id: str,
+    endpoint: str = "images.generations",
     idempotent: idempotency.Requested | None = None,
 ) -> Admission:
     unit: list[int] = []
@@ -298,7 +299,7 @@ def admit_image(
         slug=image.model,
         kind="image",
         request_id=request_id,
-        endpoint="images.generations",
+        endpoint=endpoint,
         request=image,
         stream=False,
         worst_case=worst_case,

@@ -25,8 +25,9 @@ def is_multipart(content_type: str | None) -> bool:
     return bool(content_type) and content_type.lower().startswith("multipart/form-data")
 
 
-def parse(content_type: str, body: bytes) -> tuple[dict[str, str], dict[str, UploadedFile]]:
-    """Fields (text) and files of a form; a 400 for anything that is not a readable form."""
+def parse(content_type: str, body: bytes) -> tuple[dict[str, str], dict[str, list[UploadedFile]]]:
+    """Fields (text) and files (a list per field name: `image[]` may repeat) of a form; a
+    400 for anything that is not a readable form."""
     if "boundary=" not in content_type:
         raise bad_request("The multipart body has no boundary.", code="invalid_multipart")
     head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode("latin-1")
@@ -34,7 +35,7 @@ def parse(content_type: str, body: bytes) -> tuple[dict[str, str], dict[str, Upl
     if not message.is_multipart():
         raise bad_request("The multipart body could not be read.", code="invalid_multipart")
     fields: dict[str, str] = {}
-    files: dict[str, UploadedFile] = {}
+    files: dict[str, list[UploadedFile]] = {}
     for count, part in enumerate(message.iter_parts()):
         if count >= MAX_PARTS:
             raise bad_request("The form has too many parts.", code="invalid_multipart")
@@ -44,7 +45,9 @@ def parse(content_type: str, body: bytes) -> tuple[dict[str, str], dict[str, Upl
         payload = part.get_payload(decode=True) or b""
         filename = part.get_filename()
         if filename is not None:
-            files[name] = UploadedFile(filename, part.get_content_type(), payload)
+            files.setdefault(name, []).append(
+                UploadedFile(filename, part.get_content_type(), payload)
+            )
         else:
             try:
                 fields[name] = payload.decode(part.get_content_charset() or "utf-8")
@@ -62,7 +65,7 @@ def encode(fields: dict[str, str], files: dict[str, UploadedFile]) -> tuple[byte
     for name, value in fields.items():
         out += f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode()
         out += value.encode() + b"\r\n"
-    for name, upload in files.items():
+    for name, upload in files:
         safe = upload.filename.replace('"', "").replace("\r", "").replace("\n", "")
         out += (
             f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{safe}"'

@@ -301,14 +301,49 @@ class ImageRequest:
     quality: str
     response_format: str  # what the client wants back: "b64_json" or "url"
     prompt_chars: int
+    # Edits: the uploaded images and mask as (form field, multipart.UploadedFile) pairs.
+    files: tuple[tuple[str, Any], ...] = ()
 
 
 MAX_IMAGES = 10
 MAX_IMAGE_PROMPT_CHARS = 32_000
 
 
-def parse_image_generation(body: dict[str, Any]) -> ImageRequest:
-    refuse_unknown_fields(body, IMAGE_FIELDS)
+IMAGE_EDIT_FIELDS = IMAGE_FIELDS | {"input_fidelity"}
+IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"RIFF")
+MAX_IMAGE_UPLOAD_BYTES = 50 * 1024 * 1024
+MAX_EDIT_IMAGES = 16
+
+
+def parse_image_edit(fields: dict[str, str], files: dict[str, list[Any]]) -> ImageRequest:
+    """An edit request from a form: the generation fields plus `image` (or `image[]`, up to
+    16) and an optional `mask`, each a PNG, JPEG or WebP file."""
+    unexpected = next((n for n in files if n not in {"image", "image[]", "mask"}), None)
+    if unexpected:
+        raise bad_request(f"Unexpected file field '{unexpected[:50]}'.", param=unexpected[:50])
+    images = [("image[]", f) for name in ("image", "image[]") for f in files.get(name, [])]
+    if not images:
+        raise bad_request("Missing required parameter: 'image' (an image file).", param="image",
+                          code="missing")  # fmt: skip
+    if len(images) > MAX_EDIT_IMAGES:
+        raise bad_request(f"At most {MAX_EDIT_IMAGES} images.", param="image")
+    masks = [("mask", f) for f in files.get("mask", [])][:1]
+    for name, upload in images + masks:
+        param = "mask" if name == "mask" else "image"
+        if not upload.data.startswith(IMAGE_MAGIC) or len(upload.data) > MAX_IMAGE_UPLOAD_BYTES:
+            raise bad_request(f"'{param}' must be a PNG, JPEG or WebP file of at most 50 MB.",
+                              param=param)  # fmt: skip
+    body: dict[str, Any] = dict(fields)
+    if "n" in body:
+        body["n"] = int(body["n"]) if body["n"].isdigit() else body["n"]
+    request = parse_image_generation(body, known=IMAGE_EDIT_FIELDS)
+    return ImageRequest(**{**request.__dict__, "files": tuple(images + masks)})
+
+
+def parse_image_generation(
+    body: dict[str, Any], *, known: frozenset[str] = IMAGE_FIELDS
+) -> ImageRequest:
+    refuse_unknown_fields(body, known)
     model = _model(body)
     prompt = _prompt(body, MAX_IMAGE_PROMPT_CHARS)
     n = body.get("n", 1)

@@ -41,9 +41,11 @@ from gateway.providers.openai import usage_from_openai
 from gateway.schemas import (
     CHAT_FIELDS,
     ChatRequest,
+    ImageRequest,
     VideoRequest,
     parse_chat,
     parse_embeddings,
+    parse_image_edit,
     parse_image_generation,
     parse_json_body,
     parse_video,
@@ -369,12 +371,34 @@ async def embeddings(request: ApiRequest) -> Response:
 
 async def image_generations(request: ApiRequest) -> Response:
     """OpenAI's images API: priced per image delivered (size and quality), held for `n`."""
+    return await _images(
+        request, lambda: parse_image_generation(parse_json_body(request.body)), "images.generations"
+    )
+
+
+async def image_edits(request: ApiRequest) -> Response:
+    """Edits of uploaded images (multipart, as the SDK sends them); priced like generations."""
+
+    def parse() -> ImageRequest:
+        content_type = request.headers.get("content-type")
+        if not multipart.is_multipart(content_type):
+            raise ApiError(400, "Image edits take multipart/form-data with the image files.",
+                           code="invalid_content_type")  # fmt: skip
+        return parse_image_edit(*multipart.parse(content_type, request.body))
+
+    return await _images(request, parse, "images.edits")
+
+
+async def _images(
+    request: ApiRequest, parse: Callable[[], ImageRequest], endpoint: str
+) -> Response:
     request_id = adm.new_request_id()
     try:
-        parsed = parse_image_generation(parse_json_body(request.body))
+        parsed = parse()
         admission = await sync_to_async(adm.admit_image, thread_sensitive=False)(
-            raw_key_from(request), parsed, request_id=request_id, idempotent=_idempotent(request)
-        )
+            raw_key_from(request), parsed, request_id=request_id, endpoint=endpoint,
+            idempotent=_idempotent(request),
+        )  # fmt: skip
     except idempotency.Replay as replay:
         return await _replay(replay, request, OPENAI)
     except ApiError as error:
@@ -429,7 +453,7 @@ def _video_request(request: ApiRequest) -> VideoRequest:
     unexpected = next((name for name in files if name != "input_reference"), None)
     if unexpected:
         raise ApiError(400, f"Unexpected file field '{unexpected[:50]}'.", param=unexpected[:50])
-    reference = files.get("input_reference")
+    reference = files["input_reference"][0] if "input_reference" in files else None
     if reference is not None and not reference.content_type.startswith("image/"):
         raise ApiError(400, "'input_reference' must be an image.", param="input_reference")
     return parse_video(fields, reference)
@@ -751,6 +775,7 @@ ROUTES = {
     "/v1/chat/completions": {"POST": chat_completions},
     "/v1/embeddings": {"POST": embeddings},
     "/v1/images/generations": {"POST": image_generations},
+    "/v1/images/edits": {"POST": image_edits},
     "/v1/videos": {"POST": videos_create, "GET": videos_list},
     "/v1/videos/{video_id}": {"GET": video_retrieve, "DELETE": video_delete},
     "/v1/videos/{video_id}/content": {"GET": video_content},

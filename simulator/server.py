@@ -1,7 +1,8 @@
 """The aiohttp application: protocol endpoints under every scope, plus the control API.
 
-Protocols: OpenAI chat completions, Responses, embeddings, image generation (whose images
-answered as URLs are served from `GET /_sim/images/<id>.png`) and videos (asynchronous jobs:
+Protocols: OpenAI chat completions, Responses, embeddings, image generation and edits (whose
+images answered as URLs are served from `GET /_sim/images/<id>.png`; edits take
+multipart/form-data, read by their module) and videos (asynchronous jobs:
 `POST/GET /v1/videos`, `GET/DELETE /v1/videos/{video_id}`, `GET /v1/videos/{video_id}/content`;
 path parameters are plain aiohttp route patterns), Anthropic Messages, Gemini generateContent.
 Adding one (Ark, audio) means writing one module with an `ENDPOINTS` list and adding it to

@@ -117,10 +117,18 @@ class OpenAIAdapter:
         # We store and link images ourselves: ask for the bytes. (GPT Image models always
         # answer base64 and reject the parameter; older models answer a URL we download.)
         body.pop("response_format", None)
+        if not request.files:
+            return UpstreamRequest(
+                url=f"{route.base_url}/images/generations",
+                headers=_json_headers(route),
+                body=orjson.dumps(body),
+            )
+        fields = {k: v if isinstance(v, str) else orjson.dumps(v).decode() for k, v in body.items()}
+        payload, content_type = multipart.encode(fields, list(request.files))
         return UpstreamRequest(
-            url=f"{route.base_url}/images/generations",
-            headers=_json_headers(route),
-            body=orjson.dumps(body),
+            url=f"{route.base_url}/images/edits",
+            headers=_auth(route, {"content-type": content_type, "accept": "application/json"}),
+            body=payload,
         )
 
     def images_result(self, payload: Any, request: ImageRequest) -> ChatResult:
@@ -143,7 +151,7 @@ class OpenAIAdapter:
             return UpstreamRequest(
                 f"{route.base_url}/videos", _json_headers(route), orjson.dumps(fields)
             )
-        body, content_type = multipart.encode(fields, {"input_reference": video.reference})
+        body, content_type = multipart.encode(fields, [("input_reference", video.reference)])
         return UpstreamRequest(
             f"{route.base_url}/videos", _auth(route, {"content-type": content_type}), body
         )

@@ -168,3 +168,53 @@ def test_not_enough_credits_for_n_images_is_a_402(gateway, image_model):
                                          size="1024x1024")  # fmt: skip
     assert refused.value.status_code == 402 and "3 images" in refused.value.message
     assert gateway.sim.request_count("i") == 0
+
+
+def test_an_edit_of_uploaded_images_is_priced_like_a_generation(gateway, image_model):
+    from simulator.openai_images import image_png
+
+    original = image_png(64, 64, (10, 120, 200))
+    before = gateway.balance()
+    raw = gateway.client().images.with_raw_response.edit(
+        model="sim-image", image=("in.png", original, "image/png"), prompt="Make it red",
+        n=2, size="1024x1024", quality="low",
+    )  # fmt: skip
+    edited = [base64.b64decode(item.b64_json) for item in raw.parse().data]
+    assert len(edited) == 2 and all(png_size(p) == (1024, 1024) for p in edited)
+    assert gateway.balance() == before - 2 * LOW
+    assert UsageRecord.objects.get().endpoint == "images.edits"
+    # Several images and a mask go through too.
+    more = gateway.client().images.edit(
+        model="sim-image", prompt="Blend them", size="1024x1024", quality="low",
+        image=[("a.png", original, "image/png"), ("b.png", original, "image/png")],
+        mask=("mask.png", original, "image/png"),
+    )  # fmt: skip
+    assert len(more.data) == 1
+    gateway.assert_books_closed()
+
+
+@pytest.mark.parametrize(
+    "files,data,param",
+    [
+        ({"image": ("in.txt", b"hello", "text/plain")}, {"prompt": "x"}, "image"),
+        ({"mask": ("m.png", b"\x89PNG\r\n\x1a\n....", "image/png")}, {"prompt": "x"}, "image"),
+        ({"image": ("in.png", b"\x89PNG\r\n\x1a\n....", "image/png")}, {}, "prompt"),
+        ({"photo": ("in.png", b"\x89PNG\r\n\x1a\n....", "image/png")}, {"prompt": "x"}, "photo"),
+    ],
+)
+def test_bad_edits_get_a_400_and_change_nothing(gateway, image_model, files, data, param):
+    before = gateway.balance()
+    response = requests.post(
+        gateway.url + "/v1/images/edits", files=files, data={"model": "sim-image", **data},
+        headers={"authorization": f"Bearer {gateway.raw_key}"}, timeout=5,
+    )  # fmt: skip
+    assert response.status_code == 400 and response.json()["error"]["param"] == param
+    assert gateway.balance() == before and gateway.sim.request_count("i") == 0
+
+
+def test_an_edit_sent_as_json_is_told_to_use_a_form(gateway, image_model):
+    response = requests.post(
+        gateway.url + "/v1/images/edits", json={"model": "sim-image", "prompt": "x"},
+        headers={"authorization": f"Bearer {gateway.raw_key}"}, timeout=5,
+    )  # fmt: skip
+    assert response.status_code == 400 and "multipart" in response.json()["error"]["message"]

@@ -1,5 +1,5 @@
-"""The simulator's OpenAI image generation endpoint, over real HTTP (requests and the official
-SDK).
+"""The simulator's OpenAI image generation and edit endpoints, over real HTTP (requests and
+the official SDK).
 
 One simulator process serves the whole module; every test starts from a reset. No Django.
 """
@@ -19,10 +19,17 @@ import requests
 from openai import OpenAI
 
 from simulator.openai_images import (
+    INPUT_TOKENS_PER_IMAGE,
+    MAX_IMAGE_BYTES,
+    MAX_INPUT_IMAGES,
+    MAX_MASK_BYTES,
     MAX_STORED_IMAGES,
     OUTPUT_TOKENS_PER_IMAGE,
+    edit_colour,
+    edit_png,
     image_colour,
     image_png,
+    solid_png,
 )
 from simulator.testing import SimulatorProcess
 
@@ -472,3 +479,340 @@ def test_faults_come_from_the_control_api_header_and_directive(http, sim):
     assert generate(http, sim, prompt="a cat [sim status=503]").status_code == 503
     assert generate(http, sim, prompt="[sim bogus=1]").status_code == 400
     assert sim.stats()["scopes"]["img"]["endpoints"] == {"POST /v1/images/generations": 2}
+
+
+# --- edits ----------------------------------------------------------------------------------
+
+EDIT_PROMPT = "make it blue"
+INPUT_PNG = solid_png(96, 64, b"\x10\x20\x30")  # 96x64, the size "auto" answers
+OTHER_PNG = solid_png(96, 64, b"\x10\x20\x31")
+JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(64)  # only the magic bytes matter
+WEBP = b"RIFF\x40\x00\x00\x00WEBPVP8 " + bytes(64)
+
+
+def edit(
+    http: requests.Session,
+    sim: SimulatorProcess,
+    scope: str | None = None,
+    *,
+    images: list[bytes] | None = None,
+    image_field: str = "image",
+    files: list[tuple[str, Any]] | None = None,
+    timeout: float | tuple[float, float] = 5,
+    headers: dict[str, str] | None = None,
+    **fields: Any,
+) -> requests.Response:
+    """A multipart edit (always, even without files): the text `fields` (None: left out),
+    `images` (default: INPUT_PNG) as `image_field` parts, then `files`."""
+    fields.setdefault("model", MODEL)
+    fields.setdefault("prompt", EDIT_PROMPT)
+    parts: list[tuple[str, Any]] = [
+        (key, (None, str(value))) for key, value in fields.items() if value is not None
+    ]
+    parts.extend(
+        (image_field, (f"in{i}.png", data, "image/png"))
+        for i, data in enumerate([INPUT_PNG] if images is None else images)
+    )
+    parts.extend(files or [])
+    return http.post(
+        sim.url(scope) + "/images/edits", files=parts, timeout=timeout, headers=headers
+    )
+
+
+def edit_error(response: requests.Response) -> dict[str, Any]:
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert set(error) == {"message", "type", "param", "code"}
+    assert error["type"] == "invalid_request_error" and error["message"]
+    return error
+
+
+def test_the_sdk_edits_an_image(sim):
+    result = sdk(sim.url()).images.edit(
+        model=MODEL, image=("in.png", INPUT_PNG, "image/png"), prompt=EDIT_PROMPT, n=2
+    )
+
+    assert len(result.data) == 2
+    assert (result.size, result.quality, result.output_format) == ("96x64", "high", "png")
+    assert result.background == "opaque"
+    pngs = [base64.b64decode(image.b64_json) for image in result.data]
+    assert pngs == [edit_png(MODEL, EDIT_PROMPT, i, INPUT_PNG) for i in range(2)]
+    assert pngs[0] != pngs[1]
+    header, raw = decode_png(pngs[0])
+    assert header == {"width": 96, "height": 64, "depth": 8, "colour_type": 2}
+    assert pixels(raw, 96, 64, 3) == {edit_colour(MODEL, EDIT_PROMPT, 0, INPUT_PNG)}
+    usage = result.usage
+    assert usage.input_tokens_details.text_tokens == 3
+    assert usage.input_tokens_details.image_tokens == INPUT_TOKENS_PER_IMAGE
+    assert usage.input_tokens == 3 + INPUT_TOKENS_PER_IMAGE
+    assert usage.output_tokens == 2 * OUTPUT_TOKENS_PER_IMAGE
+    assert usage.total_tokens == usage.input_tokens + usage.output_tokens
+    assert sim.stats()["scopes"]["default"]["endpoints"] == {"POST /v1/images/edits": 1}
+
+
+def test_an_edit_is_deterministic_and_depends_on_the_input_image(http, sim):
+    first = b64_images(edit(http, sim, n=2).json())
+    assert b64_images(edit(http, sim, n=2).json()) == first
+
+    other_image = b64_images(edit(http, sim, images=[OTHER_PNG], n=2).json())
+    assert other_image == [edit_png(MODEL, EDIT_PROMPT, i, OTHER_PNG) for i in range(2)]
+    assert set(other_image).isdisjoint(first)
+    other_prompt = b64_images(edit(http, sim, prompt="make it red").json())
+    other_model = b64_images(edit(http, sim, model="gpt-image-1.5").json())
+    generated = image_png(MODEL, EDIT_PROMPT, 0, "96x64")
+    assert len({first[0], other_prompt[0], other_model[0], generated}) == 4
+
+
+def test_several_images_all_count_in_order(http, sim):
+    images = [INPUT_PNG, JPEG, WEBP]
+    result = sdk(sim.url()).images.edit(
+        model=MODEL,
+        image=[(f"in{i}", data, "application/octet-stream") for i, data in enumerate(images)],
+        prompt=EDIT_PROMPT,
+    )
+    [png] = [base64.b64decode(image.b64_json) for image in result.data]
+    assert png == edit_png(MODEL, EDIT_PROMPT, 0, images)
+    assert png != edit_png(MODEL, EDIT_PROMPT, 0, INPUT_PNG)
+    assert result.size == "96x64"  # the first image's size
+    assert result.usage.input_tokens_details.image_tokens == 3 * INPUT_TOKENS_PER_IMAGE
+
+    # `image[]` (the SDK's) and repeated `image` parts are the same; the order matters.
+    as_brackets = edit(http, sim, images=images, image_field="image[]").json()
+    as_repeated = edit(http, sim, images=images).json()
+    assert b64_images(as_brackets) == b64_images(as_repeated) == [png]
+    mixed = edit(http, sim, images=[INPUT_PNG], files=[("image[]", ("b", JPEG)), ("image", WEBP)])
+    assert b64_images(mixed.json()) == [png]
+    swapped = edit(http, sim, images=[INPUT_PNG, WEBP, JPEG]).json()
+    assert b64_images(swapped) != [png]
+
+    assert edit(http, sim, images=[INPUT_PNG] * MAX_INPUT_IMAGES).status_code == 200
+    error = edit_error(edit(http, sim, images=[INPUT_PNG] * (MAX_INPUT_IMAGES + 1)))
+    assert (error["param"], error["code"]) == ("image", "array_above_max_length")
+
+
+def test_size_auto_comes_from_a_png_input_else_1024(http, sim):
+    assert edit(http, sim).json()["size"] == "96x64"
+    assert edit(http, sim, size="auto").json()["size"] == "96x64"
+    for other in (JPEG, WEBP):
+        body = edit(http, sim, images=[other]).json()
+        assert body["size"] == "1024x1024"
+        assert b64_images(body) == [edit_png(MODEL, EDIT_PROMPT, 0, other)]
+    tall = solid_png(32, 5000, b"\x00\x00\x00")  # clamped to 64..4096 per side
+    assert edit(http, sim, images=[tall]).json()["size"] == "64x4096"
+
+    body = edit(http, sim, size="256x256", images=[JPEG]).json()
+    assert body["size"] == "256x256"
+    assert b64_images(body) == [edit_png(MODEL, EDIT_PROMPT, 0, JPEG, "256x256")]
+
+
+def test_a_transparent_edit_and_the_accepted_options(http, sim):
+    body = edit(
+        http,
+        sim,
+        background="transparent",
+        quality="low",
+        output_format="webp",
+        output_compression=80,
+        input_fidelity="high",
+        partial_images=0,
+        user="u-1",
+        safety_identifier="s-1",
+        complexity="low",
+        stream="false",
+        response_format="b64_json",
+    ).json()
+    assert (body["background"], body["quality"], body["output_format"]) == (
+        "transparent",
+        "low",
+        "png",
+    )
+    [png] = b64_images(body)
+    assert png == edit_png(MODEL, EDIT_PROMPT, 0, INPUT_PNG, transparent=True)
+    assert decode_png(png)[0]["colour_type"] == 6
+
+    response = http.post(
+        sim.url() + "/images/edits",
+        data={"prompt": EDIT_PROMPT},
+        files={"image": ("in.png", INPUT_PNG)},
+        timeout=5,
+    )
+    assert b64_images(response.json()) == [edit_png("dall-e-2", EDIT_PROMPT, 0, INPUT_PNG)]
+
+
+def test_a_mask_or_markup_is_checked_then_ignored(http, sim):
+    mask = solid_png(96, 64, b"\x00\x00\x00", True)
+    plain = b64_images(edit(http, sim).json())
+    result = sdk(sim.url()).images.edit(
+        model=MODEL,
+        image=("in.png", INPUT_PNG, "image/png"),
+        mask=("mask.png", mask, "image/png"),
+        prompt=EDIT_PROMPT,
+    )
+    assert [base64.b64decode(image.b64_json) for image in result.data] == plain
+    assert b64_images(edit(http, sim, files=[("markup", ("m.png", mask))]).json()) == plain
+
+    cases = [
+        ([("mask", ("m.jpg", JPEG))], "mask", "invalid_image_format"),
+        ([("mask", ("m.png", solid_png(64, 64, b"\x00\x00\x00")))], "mask", "invalid_value"),
+        ([("mask", ("m.png", mask)), ("mask", ("m.png", mask))], "mask", "duplicate_parameter"),
+        ([("markup", ("m.txt", b"nope"))], "markup", "invalid_image_format"),
+        ([("mask", ("m.png", mask)), ("markup", ("k.png", mask))], "markup", "invalid_value"),
+    ]
+    for files, param, code in cases:
+        error = edit_error(edit(http, sim, files=files))
+        assert (error["param"], error["code"]) == (param, code), files
+    big_mask = PNG_SIGNATURE + bytes(MAX_MASK_BYTES)
+    error = edit_error(edit(http, sim, images=[JPEG], files=[("mask", ("m.png", big_mask))]))
+    assert (error["param"], error["code"]) == ("mask", "file_too_large")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "param", "code"),
+    [
+        ({"images": []}, "image", "missing_required_parameter"),
+        ({"images": [b"hello, world"]}, "image", "invalid_image_format"),
+        ({"images": [b""]}, "image", "invalid_image_format"),
+        ({"images": [INPUT_PNG, b"GIF89a" + bytes(20)]}, "image", "invalid_image_format"),
+        ({"prompt": None}, "prompt", "missing_required_parameter"),
+        ({"prompt": ""}, "prompt", "empty_string"),
+        ({"prompt": "x" * 32_001}, "prompt", "string_above_max_length"),
+        ({"files": [("prompt", ("p.txt", b"a cat"))], "prompt": None}, "prompt", "invalid_type"),
+        ({"model": ""}, "model", "invalid_type"),
+        ({"n": 0}, "n", "integer_below_min_value"),
+        ({"n": 11}, "n", "integer_above_max_value"),
+        ({"n": "two"}, "n", "invalid_type"),
+        ({"size": "big"}, "size", "invalid_value"),
+        ({"size": "32x32"}, "size", "invalid_value"),
+        ({"quality": "ultra"}, "quality", "invalid_value"),
+        ({"response_format": "png"}, "response_format", "invalid_value"),
+        ({"output_format": "gif"}, "output_format", "unsupported_value"),
+        ({"background": "transparent", "output_format": "jpeg"}, "background", "invalid_value"),
+        ({"input_fidelity": "medium"}, "input_fidelity", "invalid_value"),
+        ({"output_compression": 101}, "output_compression", "integer_above_max_value"),
+        ({"partial_images": 4}, "partial_images", "integer_above_max_value"),
+        ({"stream": "true"}, "stream", "unsupported_value"),
+        ({"stream": "maybe"}, "stream", "invalid_type"),
+        ({"frame_count": 9}, "frame_count", "unsupported_parameter"),
+        ({"files": [("svg[model]", (None, "m"))]}, "svg", "unsupported_parameter"),
+        ({"seed": 1}, "seed", "unknown_parameter"),
+        ({"moderation": "low"}, "moderation", "unknown_parameter"),  # generations only
+        ({"files": [("image[0]", ("a.png", INPUT_PNG))]}, "image[0]", "unknown_parameter"),
+        ({"files": [("n", (None, "2")), ("n", (None, "3"))]}, "n", "duplicate_parameter"),
+    ],
+)
+def test_invalid_edits_get_a_400_in_openai_shape(http, sim, kwargs, param, code):
+    error = edit_error(edit(http, sim, **kwargs))
+    assert (error["param"], error["code"]) == (param, code)
+
+
+def test_an_edit_must_be_multipart(http, sim):
+    url = sim.url() + "/images/edits"
+    body = {"model": MODEL, "prompt": EDIT_PROMPT, "image": "data:image/png;base64,AAAA"}
+    error = edit_error(http.post(url, json=body, timeout=5))
+    assert "expected multipart/form-data" in error["message"]
+    assert "application/json" in error["message"]
+    assert error["param"] is None
+
+    error = edit_error(http.post(url, data={"prompt": EDIT_PROMPT}, timeout=5))  # urlencoded
+    assert "expected multipart/form-data" in error["message"]
+    broken = http.post(
+        url,
+        data=b"--xyz\r\nno headers here",
+        headers={"content-type": "multipart/form-data; boundary=xyz"},
+        timeout=5,
+    )
+    assert "could not parse the form" in edit_error(broken)["message"]
+    nameless = http.post(
+        url,
+        data=b"--xyz\r\ncontent-disposition: form-data\r\n\r\nvalue\r\n--xyz--\r\n",
+        headers={"content-type": "multipart/form-data; boundary=xyz"},
+        timeout=5,
+    )
+    assert edit_error(nameless)["param"] is None
+
+
+def test_an_input_image_over_50_mb_is_refused(http, sim):
+    at_limit = PNG_SIGNATURE + bytes(MAX_IMAGE_BYTES - len(PNG_SIGNATURE))
+    over = at_limit + b"\x00"
+    error = edit_error(edit(http, sim, images=[INPUT_PNG, over], timeout=30))
+    assert (error["param"], error["code"]) == ("image", "file_too_large")
+    assert "image 2 of 2" in error["message"]
+    assert edit(http, sim, images=[at_limit], timeout=30).status_code == 200
+
+
+def test_the_sdk_gets_edit_urls_and_typed_errors(http, sim):
+    client = sdk(sim.url())
+    result = client.images.edit(
+        model=MODEL,
+        image=("in.png", INPUT_PNG, "image/png"),
+        prompt=EDIT_PROMPT,
+        response_format="url",
+        n=2,
+    )
+    for index, item in enumerate(result.data):
+        assert item.url.startswith(sim.base_url + "/_sim/images/img_")
+        fetched = http.get(item.url, timeout=5)
+        assert fetched.headers["content-type"] == "image/png"
+        assert fetched.content == edit_png(MODEL, EDIT_PROMPT, index, INPUT_PNG)
+
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.images.edit(model=MODEL, image=("x.txt", b"text", "text/plain"), prompt="a")
+    assert caught.value.body["param"] == "image"
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.images.edit(model=MODEL, image=("in.png", INPUT_PNG), prompt="a", stream=True)
+    assert caught.value.body["param"] == "stream"
+    with pytest.raises(openai.RateLimitError):
+        sdk(sim.url("status=429")).images.edit(model=MODEL, image=INPUT_PNG, prompt="a")
+
+
+# --- edit faults ----------------------------------------------------------------------------
+
+
+def test_edit_faults_from_the_scope_header_and_control_api(http, sim):
+    assert edit(http, sim, "status=503").status_code == 503
+    limited = edit(http, sim, "images=1", n=3).json()
+    assert b64_images(limited) == [edit_png(MODEL, EDIT_PROMPT, 0, INPUT_PNG)]
+    assert limited["usage"]["output_tokens"] == OUTPUT_TOKENS_PER_IMAGE
+    assert edit(http, sim, "images=0", n=2).json()["data"] == []
+
+    headed = edit(http, sim, n=2, headers={"x-sim-fault": "status=429,retry_after=4"})
+    assert (headed.status_code, headed.headers["retry-after"]) == (429, "4")
+    sim.set_fault("edits", status=502, times=1)
+    assert [edit(http, sim, "edits").status_code for _ in range(2)] == [502, 200]
+    assert sim.stats()["scopes"]["edits"]["endpoints"] == {"POST /v1/images/edits": 2}
+
+    response = edit(http, sim, "malformed")
+    assert response.status_code == 200
+    with pytest.raises(ValueError):
+        json.loads(response.text)
+    with pytest.raises((requests.ConnectionError, requests.exceptions.ChunkedEncodingError)):
+        edit(http, sim, "cut_after=0")
+    with pytest.raises(requests.ConnectionError):
+        edit(http, sim, "reset")
+    with pytest.raises(requests.ReadTimeout):
+        edit(http, sim, "hang_s=2", timeout=(2, 0.3))
+
+
+def test_edit_faults_from_the_prompt_directive(http, sim):
+    prompt = "two cats [sim images=2]"
+    body = edit(http, sim, prompt=prompt, n=4).json()
+    assert b64_images(body) == [edit_png(MODEL, prompt, i, INPUT_PNG) for i in range(2)]
+    assert body["usage"]["input_tokens_details"]["text_tokens"] == 4
+
+    error = edit(http, sim, prompt="a cat [sim status=503]")
+    assert (error.status_code, error.json()["error"]["type"]) == (503, "server_error")
+    assert edit(http, sim, prompt="[sim status=429 retry_after=7]").headers["retry-after"] == "7"
+    assert "bad fault spec" in edit_error(edit(http, sim, prompt="[sim bogus=1]"))["message"]
+    assert edit(http, sim, prompt="a cat [sim malformed]").status_code == 200
+    with pytest.raises(requests.ConnectionError):
+        edit(http, sim, prompt="a cat [sim reset]")
+    with pytest.raises(openai.APIConnectionError):
+        sdk(sim.url()).images.edit(model=MODEL, image=INPUT_PNG, prompt="a cat [sim reset]")
+
+    started = time.monotonic()
+    assert edit(http, sim, prompt="slowly [sim latency_ms=200]").status_code == 200
+    assert time.monotonic() - started >= 0.2
+    # The directive tops up what the scope already waited, it does not add to it.
+    started = time.monotonic()
+    assert edit(http, sim, "latency_ms=200", prompt="[sim latency_ms=250]").status_code == 200
+    assert 0.25 <= time.monotonic() - started < 0.45
