@@ -177,8 +177,8 @@ def _timeouts(route: RouteInfo) -> tuple[float, float]:
     return route.connect_timeout_ms / 1000, min(route.read_timeout_ms / 1000, 60.0)
 
 
-def _download(route: RouteInfo, adapter: Any, job: VideoJob) -> bytes | None:
-    request = adapter.video_content_request(route, job.upstream_id)
+def _download(route: RouteInfo, adapter: Any, job: VideoJob, url: str | None) -> bytes | None:
+    request = adapter.video_content_request(route, job.upstream_id, url)
     try:
         with requests.get(request.url, headers=request.headers, timeout=_timeouts(route),
                           stream=True) as response:  # fmt: skip
@@ -225,23 +225,23 @@ def advance(job_id: str) -> str | None:
         _later(job)  # 429, 5xx, ...: the deadline bounds how long we keep asking
         return job.status
     try:
-        status, progress = adapter.video_poll_result(response.json())
+        poll = adapter.video_poll_result(response.json())
     except (ValueError, UpstreamProtocolError):
         _later(job)
         return job.status
-    if status == "failed":
+    if poll.status == "failed":
         fail(job, "video_generation_failed")
         return VideoJob.Status.FAILED
-    if status != "completed":
-        _later(job, status=status, progress=max(job.progress, min(progress, 99)))
-        return status
-    return _complete(job, route, adapter)
+    if poll.status != "completed":
+        _later(job, status=poll.status, progress=max(job.progress, min(poll.progress, 99)))
+        return poll.status
+    return _complete(job, route, adapter, poll.content_url)
 
 
-def _complete(job: VideoJob, route: RouteInfo, adapter: Any) -> str:
+def _complete(job: VideoJob, route: RouteInfo, adapter: Any, url: str | None) -> str:
     asset = Asset.objects.filter(request_id=job.request_id, kind=Asset.Kind.VIDEO).first()
     if asset is None:
-        data = _download(route, adapter, job)
+        data = _download(route, adapter, job, url)
         if data is None:
             _later(job, progress=99)
             return job.status

@@ -21,8 +21,8 @@ Behaviour (what a gateway adapter can rely on):
   every output token is one word: `candidatesTokenCount` equals the number of words.
   `maxOutputTokens` below the answer length truncates it (`finishReason: "MAX_TOKENS"`, no final
   period). A `stopSequences` entry found in the text ends it before the sequence (`STOP`); then
-  `candidatesTokenCount` is the number of (possibly clipped) words kept. Only
-  `candidateCount: 1` is supported (anything else is a 400).
+  `candidatesTokenCount` is the number of (possibly clipped) words kept. A text answer takes
+  only `candidateCount: 1` (anything else is a 400); an image answer takes 1..4.
 * `promptTokenCount` = 3 + (4 + Σ part tokens of `systemInstruction`, if given) + Σ contents
   (4 + Σ part tokens) + ceil(len(json.dumps(tools)) / 4) if `tools` is given. Part tokens: text
   ceil(chars / 4) (0 for ""), `inlineData`/`fileData` 85 (the chat module's image price),
@@ -51,6 +51,36 @@ Behaviour (what a gateway adapter can rely on):
   final event's equals the non-stream usage: take the last one seen, never sum), plus
   `modelVersion` and one `responseId` shared by all events. Joined text = non-stream text.
   Without `alt=sse` the same objects come as one JSON array (`[` obj `,\r\n` obj ... `]`).
+* Image output ("Nano Banana"): any model answers images when
+  `generationConfig.responseModalities` holds "IMAGE" (names in any case; each entry must be
+  TEXT, IMAGE, AUDIO or MODALITY_UNSPECIFIED, else a 400; without IMAGE the answer is text,
+  AUDIO included). Then `candidateCount` (1..4, default 1) candidates, candidate `i` with
+  `index: i`, `finishReason: "STOP"` and parts: a text part of `IMAGE_TEXT_TOKENS` (8) words
+  (`tokens=N` sets it; seeded by model, system, contents and `i`) if "TEXT" is asked too, then
+  `{"inlineData": {"mimeType": "image/png", "data": <base64 PNG>}}`. The PNG is
+  `output_png(model, image_prompt(contents), i, input_images(contents), aspect_ratio=,
+  image_size=)`: a solid PNG from `openai_images` whose colour is its generation colour of
+  (model, prompt, i), or, when the contents carry `inlineData` parts of an `image/*` type, its
+  edit colour over their decoded bytes in order (image editing: another input image, another
+  picture). The prompt is every text part of every content, joined with newlines.
+  `generationConfig.imageConfig` (`aspectRatio`, `imageSize`; nothing else, a 400 otherwise)
+  is checked even for a text answer: `aspectRatio` one of `ASPECT_RATIOS` (default "1:1"),
+  `imageSize` "1K", "2K" or "4K" (upper-case K, default "1K"); an empty string is unset. Size:
+  1K is Google's gemini-2.5-flash-image table, 1:1 1024x1024, 2:3 832x1248, 3:2 1248x832,
+  3:4 864x1184, 4:3 1184x864, 4:5 896x1152, 5:4 1152x896, 9:16 768x1344, 16:9 1344x768,
+  21:9 1536x672; 2K doubles both sides, 4K quadruples them (16:9 4K: 5376x3072), for every
+  model. Usage: `promptTokenCount` as above; `candidatesTokenCount` = `IMAGE_TOKENS` (1290)
+  per image delivered + the text words; `candidatesTokensDetails` lists TEXT (if any words)
+  and IMAGE (if any image) with their counts. `maxOutputTokens`, `stopSequences` and
+  tools are checked but do not apply to image answers (no text clipping, no function call).
+  `images=N` (the OpenAI images fault) delivers only the first N images: the later candidates
+  keep their text but have no image part and `finishReason: "NO_IMAGE"` (Google's reason for
+  "an image was expected, none was generated"), and usage counts the delivered images only.
+  Streamed, candidate by candidate: one event per word, one event with the whole image part,
+  then an event `{"text": ""}` with the candidate's `finishReason`; each event's `index` is the
+  candidate's, its usage is cumulative (an image adds 1290), and the last event carries the
+  non-stream usage. Pacing (`tokens_per_second`) counts an image as 1290 tokens, and
+  `cut_after=N` counts every event but the last.
 * Errors: `{"error": {"code": <http status>, "message": ..., "status": <RPC status name>}}`
   (400 INVALID_ARGUMENT, 401 UNAUTHENTICATED, 403 PERMISSION_DENIED, 404 NOT_FOUND,
   429 RESOURCE_EXHAUSTED, 500 INTERNAL, 503 UNAVAILABLE, 504 DEADLINE_EXCEEDED, ...). A 429 also
@@ -88,6 +118,7 @@ from simulator.faults import (
     split_tool_word,
 )
 from simulator.openai_common import new_id
+from simulator.openai_images import edit_colour, image_colour, solid_png
 from simulator.textgen import estimate_tokens, generate_tokens, seed_for
 
 _T = "type.googleapis.com/google.ai.generativelanguage.v1beta."  # proto type names in errors
@@ -142,6 +173,28 @@ _GENERATION_CONFIG = frozenset(
         "mediaResolution",
     }
 )
+_IMAGE_CONFIG = frozenset({"aspectRatio", "imageSize"})
+_MODALITIES = ("TEXT", "IMAGE", "AUDIO", "MODALITY_UNSPECIFIED")
+
+# Image output. 1K sizes by aspect ratio: the table Google documents for gemini-2.5-flash-image;
+# "2K" doubles both sides, "4K" quadruples them (one table for every model).
+ASPECT_RATIOS: dict[str, tuple[int, int]] = {
+    "1:1": (1024, 1024),
+    "2:3": (832, 1248),
+    "3:2": (1248, 832),
+    "3:4": (864, 1184),
+    "4:3": (1184, 864),
+    "4:5": (896, 1152),
+    "5:4": (1152, 896),
+    "9:16": (768, 1344),
+    "16:9": (1344, 768),
+    "21:9": (1536, 672),
+}
+IMAGE_SIZES: dict[str, int] = {"1K": 1, "2K": 2, "4K": 4}  # side multiplier
+DEFAULT_ASPECT_RATIO, DEFAULT_IMAGE_SIZE = "1:1", "1K"
+IMAGE_TOKENS = 1290  # candidatesTokenCount per output image, Gemini's documented figure
+IMAGE_TEXT_TOKENS = 8  # words of the text part before each image (TEXT asked too); `tokens=N`
+MAX_IMAGE_CANDIDATES = 4  # candidateCount of an image answer: 1..4
 
 
 # --- errors ---------------------------------------------------------------------------------
@@ -265,6 +318,11 @@ def _check_unknown(obj: dict[str, Any], known: frozenset[str], where: str | None
             )
 
 
+def _decode_bytes(data: str) -> bytes:
+    """Proto JSON bytes: standard or URL-safe base64, padded or not."""
+    return base64.b64decode(data.translate(_URLSAFE) + "=" * (-len(data) % 4), validate=True)
+
+
 def _check_part(part: Any, path: str, snake_path: str) -> None:
     if not isinstance(part, dict):
         raise _bad_value(snake_path, _T + "Part", part)
@@ -295,8 +353,8 @@ def _check_part(part: Any, path: str, snake_path: str) -> None:
         data = value.get("data")
         if not isinstance(data, str):
             raise _bad_value(f"{snake_path}.inline_data.data", "TYPE_BYTES", data)
-        try:  # proto JSON bytes: standard or URL-safe base64, padded or not
-            base64.b64decode(data.translate(_URLSAFE) + "=" * (-len(data) % 4), validate=True)
+        try:
+            _decode_bytes(data)
         except binascii.Error:
             raise InvalidArgument(
                 f"Invalid value at '{snake_path}.inline_data.data' (TYPE_BYTES), Base64 "
@@ -486,9 +544,67 @@ def _check_tool_config(config: Any, declarations: list[dict[str, Any]]) -> tuple
 
 
 @dataclass(frozen=True, slots=True)
+class ImageOutput:
+    """What an answer with the IMAGE modality holds: `count` candidates, one image each."""
+
+    with_text: bool  # TEXT asked too: a short text part before each image
+    count: int
+    aspect_ratio: str
+    image_size: str
+
+
+@dataclass(frozen=True, slots=True)
 class GenerationParams:
     max_output_tokens: int | None
     stop_sequences: list[str]
+    image: ImageOutput | None = None  # None: a text answer
+
+
+def _check_modalities(value: Any) -> set[str]:
+    """`responseModalities` as upper-case names (any case is accepted: the SDKs' examples send
+    `["Text", "Image"]`)."""
+    if value is None:
+        return set()
+    kind = _T + "GenerationConfig.Modality"
+    if not isinstance(value, list):
+        raise _bad_value("generation_config.response_modalities", kind, value)
+    found: set[str] = set()
+    for i, item in enumerate(value):
+        name = item.upper() if isinstance(item, str) else None
+        if name not in _MODALITIES:
+            raise _bad_value(f"generation_config.response_modalities[{i}]", kind, item)
+        found.add(name)
+    return found
+
+
+def _check_image_choice(
+    config: dict[str, Any], name: str, options: dict[str, Any], default: str
+) -> str:
+    value = _get(config, name)
+    if value is None or value == "":  # proto3: an empty string is an unset field
+        return default
+    path = f"generation_config.image_config.{_snake(name)}"
+    if not isinstance(value, str):
+        raise _bad_value(path, "TYPE_STRING", value)
+    if value not in options:
+        raise InvalidArgument(
+            f"* GenerateContentRequest.{path}: unsupported {_snake(name)} {json.dumps(value)}; "
+            f"supported values: {', '.join(options)}.\n"
+        )
+    return value
+
+
+def _check_image_config(config: Any) -> tuple[str, str]:
+    """(aspect ratio, image size) of `generationConfig.imageConfig`, checked even for a text
+    answer (where they are then unused)."""
+    if config is None:
+        return DEFAULT_ASPECT_RATIO, DEFAULT_IMAGE_SIZE
+    if not isinstance(config, dict):
+        raise _bad_value("generation_config.image_config", _T + "ImageConfig", config)
+    _check_unknown(config, _IMAGE_CONFIG, "generation_config.image_config")
+    ratio = _check_image_choice(config, "aspectRatio", ASPECT_RATIOS, DEFAULT_ASPECT_RATIO)
+    size = _check_image_choice(config, "imageSize", IMAGE_SIZES, DEFAULT_IMAGE_SIZE)
+    return ratio, size
 
 
 def _check_generation_config(config: Any) -> GenerationParams:
@@ -523,15 +639,27 @@ def _check_generation_config(config: Any) -> GenerationParams:
         raise InvalidArgument(
             "* GenerateContentRequest.generation_config.top_k: top_k must be a positive integer.\n"
         )
+    modalities = _check_modalities(_get(config, "responseModalities"))
+    aspect_ratio, image_size = _check_image_config(_get(config, "imageConfig"))
+    wants_image = "IMAGE" in modalities
     count = _get(config, "candidateCount")
-    if count is not None:
-        if not _is_int(count):
-            raise _bad_value("generation_config.candidate_count", "TYPE_INT32", count)
-        if count != 1:
-            raise InvalidArgument(
-                "* GenerateContentRequest.generation_config.candidate_count: only one candidate "
-                "can be specified (the simulator supports candidate_count 1).\n"
-            )
+    if count is None:
+        count = 1
+    elif not _is_int(count):
+        raise _bad_value("generation_config.candidate_count", "TYPE_INT32", count)
+    if wants_image and not 1 <= count <= MAX_IMAGE_CANDIDATES:
+        raise InvalidArgument(
+            "* GenerateContentRequest.generation_config.candidate_count: candidate_count must "
+            f"be in the range [1, {MAX_IMAGE_CANDIDATES}] for image output.\n"
+        )
+    if not wants_image and count != 1:
+        raise InvalidArgument(
+            "* GenerateContentRequest.generation_config.candidate_count: only one candidate "
+            "can be specified (the simulator supports candidate_count 1).\n"
+        )
+    image = None
+    if wants_image:
+        image = ImageOutput("TEXT" in modalities, count, aspect_ratio, image_size)
     stops = _get(config, "stopSequences")
     if stops is None:
         stops = []
@@ -542,7 +670,7 @@ def _check_generation_config(config: Any) -> GenerationParams:
             "* GenerateContentRequest.generation_config.stop_sequences: at most "
             f"{_MAX_STOP_SEQUENCES} stop sequences are allowed.\n"
         )
-    return GenerationParams(max_tokens, [s for s in stops if s])
+    return GenerationParams(max_tokens, [s for s in stops if s], image)
 
 
 @dataclass(frozen=True, slots=True)
@@ -713,16 +841,149 @@ def plan_answer(call: Call, params: GeminiParams) -> Plan:
     return Plan(text, function_call, finish, prompt_text, prompt_media, candidates)
 
 
-def _usage(plan: Plan) -> dict[str, Any]:
+# --- image output ---------------------------------------------------------------------------
+
+
+def output_size(
+    aspect_ratio: str = DEFAULT_ASPECT_RATIO, image_size: str = DEFAULT_IMAGE_SIZE
+) -> tuple[int, int]:
+    """(width, height) of an output image: `ASPECT_RATIOS` times the `IMAGE_SIZES` factor."""
+    width, height = ASPECT_RATIOS[aspect_ratio]
+    factor = IMAGE_SIZES[image_size]
+    return width * factor, height * factor
+
+
+def image_prompt(contents: list[dict[str, Any]]) -> str:
+    """What an image answer is drawn from: every text part of every content, in order, joined
+    with newlines (a `[sim ...]` directive included)."""
+    return "\n".join(
+        part["text"]
+        for content in contents
+        for part in content["parts"]
+        if isinstance(part.get("text"), str)
+    )
+
+
+def input_images(contents: list[dict[str, Any]]) -> list[bytes]:
+    """The decoded bytes of every `inlineData` part with an `image/...` mime type, in order."""
+    found = []
+    for content in contents:
+        for part in content["parts"]:
+            blob = _get(part, "inlineData")
+            if isinstance(blob, dict) and _get(blob, "mimeType").lower().startswith("image/"):
+                found.append(_decode_bytes(blob["data"]))
+    return found
+
+
+def output_png(
+    model: str,
+    prompt: str,
+    index: int,
+    images: list[bytes] | tuple[bytes, ...] = (),
+    *,
+    aspect_ratio: str = DEFAULT_ASPECT_RATIO,
+    image_size: str = DEFAULT_IMAGE_SIZE,
+) -> bytes:
+    """The PNG of candidate `index` of an image answer for this model, `image_prompt` and
+    `input_images`: `openai_images`' generation colour without input images, its edit colour
+    with them. Public so that tests (the gateway's too) can compute the expected answer."""
+    width, height = output_size(aspect_ratio, image_size)
+    if images:
+        colour = edit_colour(model, prompt, index, list(images))
+    else:
+        colour = image_colour(model, prompt, index)
+    return solid_png(width, height, colour)
+
+
+@dataclass(frozen=True, slots=True)
+class ImageCandidate:
+    text: list[str]  # one word per stream event; [] without TEXT
+    data: str | None  # the PNG in base64; None when the `images` fault withholds it
+
+    @property
+    def finish_reason(self) -> str:
+        return "STOP" if self.data is not None else "NO_IMAGE"
+
+
+@dataclass(frozen=True, slots=True)
+class ImagePlan:
+    answers: list[ImageCandidate]
+    prompt_text: int
+    prompt_media: int
+    text_tokens: int
+    images: int  # delivered
+
+    @property
+    def prompt(self) -> int:
+        return self.prompt_text + self.prompt_media
+
+    @property
+    def candidates(self) -> int:  # candidatesTokenCount
+        return self.text_tokens + IMAGE_TOKENS * self.images
+
+
+def plan_images(call: Call, params: GeminiParams, image: ImageOutput) -> ImagePlan:
+    prompt = image_prompt(params.contents)
+    sources = input_images(params.contents)
+    limit = call.faults.images
+    delivered = image.count if limit is None else min(image.count, limit)
+    words = call.faults.tokens
+    if words is None:
+        words = IMAGE_TEXT_TOKENS
+    answers = []
+    for index in range(image.count):
+        text: list[str] = []
+        if image.with_text:
+            seed = seed_for(
+                params.model,
+                {"system": params.system, "contents": params.contents, "image": index},
+            )
+            text = generate_tokens(seed, words)
+        data = None
+        if index < delivered:
+            png = output_png(
+                params.model,
+                prompt,
+                index,
+                sources,
+                aspect_ratio=image.aspect_ratio,
+                image_size=image.image_size,
+            )
+            data = base64.b64encode(png).decode("ascii")
+        answers.append(ImageCandidate(text, data))
+    prompt_text, prompt_media = prompt_tokens(params)
+    text_tokens = sum(len(a.text) for a in answers)
+    return ImagePlan(answers, prompt_text, prompt_media, text_tokens, delivered)
+
+
+def _image_parts(answer: ImageCandidate) -> list[dict[str, Any]]:
+    parts: list[dict[str, Any]] = []
+    if answer.text:
+        parts.append({"text": "".join(answer.text)})
+    if answer.data is not None:
+        parts.append({"inlineData": {"mimeType": "image/png", "data": answer.data}})
+    return parts
+
+
+def _usage(plan: Plan | ImagePlan) -> dict[str, Any]:
     details = [{"modality": "TEXT", "tokenCount": plan.prompt_text}]
     if plan.prompt_media:
         details.append({"modality": "IMAGE", "tokenCount": plan.prompt_media})
-    return {
+    usage: dict[str, Any] = {
         "promptTokenCount": plan.prompt,
         "candidatesTokenCount": plan.candidates,
         "totalTokenCount": plan.prompt + plan.candidates,
         "promptTokensDetails": details,
     }
+    if isinstance(plan, ImagePlan):  # text answers keep their plain counts
+        output = []
+        if plan.text_tokens:
+            output.append({"modality": "TEXT", "tokenCount": plan.text_tokens})
+        if plan.images:
+            output.append({"modality": "IMAGE", "tokenCount": IMAGE_TOKENS * plan.images})
+        if output:
+            usage["candidatesTokensDetails"] = output
+    return usage
 
 
 # --- responses ------------------------------------------------------------------------------
@@ -738,6 +999,10 @@ async def _json_response(call: Call, payload: dict[str, Any]) -> web.StreamRespo
     return web.Response(body=body, content_type="application/json")
 
 
+def _content(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"parts": parts, "role": "model"} if parts else {"role": "model"}
+
+
 def _model_of(call: Call) -> str:
     return call.request.match_info["model"]
 
@@ -749,18 +1014,25 @@ async def generate_content(call: Call) -> web.StreamResponse:
     except InvalidArgument as exc:
         return render_error(exc.info)
 
-    plan = plan_answer(call, params)
+    image = params.generation.image
+    plan = plan_answer(call, params) if image is None else plan_images(call, params, image)
     rate = call.tokens_per_second
     if rate > 0 and plan.candidates:
         await asyncio.sleep(plan.candidates / rate)  # as long as the stream would take
-    parts: list[dict[str, Any]] = []
-    if plan.text:
-        parts.append({"text": "".join(plan.text)})
-    if plan.call is not None:
-        parts.append({"functionCall": plan.call})
-    content: dict[str, Any] = {"parts": parts, "role": "model"} if parts else {"role": "model"}
+    if isinstance(plan, ImagePlan):
+        candidates = [
+            {"content": _content(_image_parts(a)), "finishReason": a.finish_reason, "index": i}
+            for i, a in enumerate(plan.answers)
+        ]
+    else:
+        parts: list[dict[str, Any]] = []
+        if plan.text:
+            parts.append({"text": "".join(plan.text)})
+        if plan.call is not None:
+            parts.append({"functionCall": plan.call})
+        candidates = [{"content": _content(parts), "finishReason": plan.finish_reason, "index": 0}]
     payload = {
-        "candidates": [{"content": content, "finishReason": plan.finish_reason, "index": 0}],
+        "candidates": candidates,
         "usageMetadata": _usage(plan),
         "modelVersion": params.model,
         "responseId": new_id(""),
@@ -779,14 +1051,16 @@ async def stream_generate_content(call: Call) -> web.StreamResponse:
     except InvalidArgument as exc:
         return render_error(exc.info)
 
-    plan = plan_answer(call, params)
-    request = call.request
-    faults = call.faults
-    sse = request.query.get("alt") == "sse"
-
     # Every event shares this tail; only the part and the running count are serialised.
-    prompt = plan.prompt
     tail = f',"modelVersion":{_compact(params.model)},"responseId":"{new_id("")}"}}'
+    image = params.generation.image
+    if image is not None:
+        events = _image_events(plan_images(call, params, image), tail)
+        final_event = events.pop()[1]
+        return await _send_stream(call, events, final_event)
+
+    plan = plan_answer(call, params)
+    prompt = plan.prompt
 
     def text_event(word: str, sent: int) -> str:
         return (
@@ -808,8 +1082,52 @@ async def stream_generate_content(call: Call) -> web.StreamResponse:
         ],
         "usageMetadata": _usage(plan),
     }
-    final_event = _compact(final)[:-1] + tail
+    events = [(sent, text_event(word, sent)) for sent, word in enumerate(plan.text, start=1)]
+    return await _send_stream(call, events, _compact(final)[:-1] + tail)
 
+
+def _image_events(plan: ImagePlan, tail: str) -> list[tuple[int, str]]:
+    """(output tokens sent so far, event) of an image stream, its last event included: per
+    candidate, one event per word, one with the image, then one with its finishReason."""
+    prompt = plan.prompt
+    events: list[tuple[int, str]] = []
+    sent = 0
+
+    def event(part: dict[str, Any], index: int, finish: str | None, usage: Any = None) -> str:
+        candidate: dict[str, Any] = {"content": {"parts": [part], "role": "model"}}
+        if finish is not None:
+            candidate["finishReason"] = finish
+        candidate["index"] = index
+        if usage is None:
+            usage = {
+                "promptTokenCount": prompt,
+                "candidatesTokenCount": sent,
+                "totalTokenCount": prompt + sent,
+            }
+        return _compact({"candidates": [candidate], "usageMetadata": usage})[:-1] + tail
+
+    last = len(plan.answers) - 1
+    for index, answer in enumerate(plan.answers):
+        for word in answer.text:
+            sent += 1
+            events.append((sent, event({"text": word}, index, None)))
+        if answer.data is not None:
+            sent += IMAGE_TOKENS
+            blob = {"inlineData": {"mimeType": "image/png", "data": answer.data}}
+            events.append((sent, event(blob, index, None)))
+        usage = _usage(plan) if index == last else None
+        events.append((sent, event({"text": ""}, index, answer.finish_reason, usage)))
+    return events
+
+
+async def _send_stream(
+    call: Call, events: list[tuple[int, str]], final_event: str
+) -> web.StreamResponse:
+    """Send `events` ((output tokens sent so far, event) pairs, paced by those counts) then
+    `final_event`, as SSE or a JSON array, applying `malformed` and `cut_after`."""
+    request = call.request
+    faults = call.faults
+    sse = request.query.get("alt") == "sse"
     if sse:
         separator, opening, closing = "", "", ""
         headers = {"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"}
@@ -839,16 +1157,16 @@ async def stream_generate_content(call: Call) -> web.StreamResponse:
     if faults.malformed:
         buffer.append(frame('{"candidates":[{"content":{"parts":[{"text":'))
     try:
-        for sent, word in enumerate(plan.text):
+        for sent, (tokens, event) in enumerate(events):
             if cut is not None and sent >= cut:
                 return await _cut(call, response, buffer)
-            if paced:  # what came before goes out now; this word at its time
+            if paced:  # what came before goes out now; this event at its time
                 await response.write("".join(buffer).encode())
                 buffer.clear()
-                delay = started + (sent + 1) / rate - loop.time()
+                delay = started + tokens / rate - loop.time()
                 if delay > 0:
                     await asyncio.sleep(delay)
-            buffer.append(frame(text_event(word, sent + 1)))
+            buffer.append(frame(event))
         if cut is not None:  # asked to cut after more events than there are: before the end
             return await _cut(call, response, buffer)
         buffer.append(frame(final_event))

@@ -629,7 +629,9 @@ def edit_png(
 _STORED: OrderedDict[str, bytes] = OrderedDict()
 
 
-def _store(png: bytes) -> str:
+def store_image(png: bytes) -> str:
+    """Keep `png` for `GET /_sim/images/<id>.png` (the last MAX_STORED_IMAGES only) and return
+    its id. Public for the other modules that answer images as URLs (`ark`)."""
     image_id = new_id("img_")
     _STORED[image_id] = png
     while len(_STORED) > MAX_STORED_IMAGES:
@@ -684,7 +686,7 @@ async def _answer(call: Call, params: ImageParams) -> web.StreamResponse:
     for index in range(count):
         png = solid_png(params.width, params.height, params.colour(index), params.transparent)
         if params.response_format == "url":
-            url = f"{request.scheme}://{request.host}{IMAGE_PATH}/{_store(png)}.png"
+            url = f"{request.scheme}://{request.host}{IMAGE_PATH}/{store_image(png)}.png"
             data.append({"url": url, "revised_prompt": None})
         else:
             encoded = base64.b64encode(png).decode("ascii")

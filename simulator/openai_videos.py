@@ -90,7 +90,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
@@ -372,8 +372,18 @@ def preview_png(model: str, prompt: str, seconds: str, size: str, variant: str) 
 _JOBS: OrderedDict[str, Job] = OrderedDict()
 
 
-def _state(job: Job, now: float) -> tuple[str, int]:
-    """(status, progress) of a job at monotonic time `now`."""
+class TimedJob(Protocol):
+    """What `job_state` reads of a job."""
+
+    started: float  # time.monotonic() at creation
+    job_ms: int
+    outcome: str  # "ok", "fail" or "stuck"
+
+
+def job_state(job: TimedJob, now: float) -> tuple[str, int]:
+    """(status, progress) of a job at monotonic time `now`: "queued", "in_progress",
+    "completed" or "failed". Reads only `job.started` (monotonic), `job.job_ms` and
+    `job.outcome`, so other modules' jobs with those attributes (`ark`) share the timeline."""
     elapsed_ms = (now - job.started) * 1000
     duration = job.job_ms
     queued_ms = duration * QUEUED_FRACTION
@@ -418,7 +428,7 @@ def _video_object(job: Job, status: str, progress: int) -> dict[str, Any]:
 
 
 def _current(job: Job) -> dict[str, Any]:
-    return _video_object(job, *_state(job, time.monotonic()))
+    return _video_object(job, *job_state(job, time.monotonic()))
 
 
 def _plain_json(payload: dict[str, Any], headers: dict[str, str] | None = None) -> web.Response:
@@ -577,7 +587,7 @@ async def list_videos(call: Call) -> web.StreamResponse:
         jobs = jobs[index + 1 :]
     page = jobs[:limit]
     now = time.monotonic()
-    data = [_video_object(job, *_state(job, now)) for job in page]
+    data = [_video_object(job, *job_state(job, now)) for job in page]
     return _plain_json(
         {
             "object": "list",
@@ -596,7 +606,7 @@ async def content(call: Call) -> web.StreamResponse:
     variant = call.request.query.get("variant", "video")
     if variant not in VARIANTS:
         return render_error(_invalid_value("variant", variant, VARIANTS).info)
-    status, _ = _state(job, time.monotonic())
+    status, _ = job_state(job, time.monotonic())
     if status == "failed":
         return render_error(
             ErrorInfo(
@@ -622,14 +632,23 @@ async def content(call: Call) -> web.StreamResponse:
         data = preview_png(params.model, params.prompt, params.seconds, params.size, variant)
         content_type = "image/png"
     headers = {"cache-control": "no-store", "x-request-id": new_id("req_")}
-    if not job.download_ms:
+    return await send_download(call.request, data, content_type, headers, job.download_ms)
+
+
+async def send_download(
+    request: web.Request, data: bytes, content_type: str, headers: dict[str, str], delay_ms: int
+) -> web.StreamResponse:
+    """A 200 carrying `data`; with `delay_ms`, the headers (Content-Length included) at once,
+    then the bytes that much later: a slow download (the `download_ms` fault). Public for the
+    other modules that serve job results (`ark`)."""
+    if not delay_ms:
         return web.Response(body=data, content_type=content_type, headers=headers)
     response = web.StreamResponse(status=200, headers=headers)
     response.content_type = content_type
     response.content_length = len(data)
     try:
-        await response.prepare(call.request)
-        await asyncio.sleep(job.download_ms / 1000)
+        await response.prepare(request)
+        await asyncio.sleep(delay_ms / 1000)
         await response.write(data)
         await response.write_eof()
     except ConnectionError:

@@ -4,9 +4,11 @@ Protocols: OpenAI chat completions, Responses, embeddings, image generation and 
 images answered as URLs are served from `GET /_sim/images/<id>.png`; edits take
 multipart/form-data, read by their module) and videos (asynchronous jobs:
 `POST/GET /v1/videos`, `GET/DELETE /v1/videos/{video_id}`, `GET /v1/videos/{video_id}/content`;
-path parameters are plain aiohttp route patterns), Anthropic Messages, Gemini generateContent.
-Adding one (Ark, audio) means writing one module with an `ENDPOINTS` list and adding it to
-`PROTOCOL_MODULES`.
+path parameters are plain aiohttp route patterns), Anthropic Messages, Gemini generateContent,
+and ByteDance Ark / BytePlus ModelArk under `/api/v3` (module `ark`: Seedream images, Seedance
+video tasks whose videos are served from `GET [/s/<scope>]/_sim/ark/videos/<id>.mp4` without
+auth, and an OpenAI-compatible chat). Adding one (audio) means writing one module with an
+`ENDPOINTS` list and adding it to `PROTOCOL_MODULES`.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from aiohttp.abc import AbstractAccessLogger
 
 from simulator import (
     anthropic_messages,
+    ark,
     gemini,
     openai_chat,
     openai_common,
@@ -45,6 +48,7 @@ PROTOCOL_MODULES: Sequence[ModuleType] = (
     openai_videos,
     anthropic_messages,
     gemini,
+    ark,
     openai_common,
 )
 

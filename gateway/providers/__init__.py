@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from gateway.providers.anthropic import AnthropicAdapter
+from gateway.providers.ark import ArkAdapter
 from gateway.providers.base import Adapter
 from gateway.providers.gemini import GeminiAdapter
 from gateway.providers.openai import OpenAIAdapter
@@ -17,6 +18,7 @@ ADAPTERS: dict[str, Adapter] = {
     "openai_responses": OpenAIResponsesAdapter(),
     "anthropic": AnthropicAdapter(),
     "gemini": GeminiAdapter(),
+    "ark": ArkAdapter(),
 }
 
 

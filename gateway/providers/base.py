@@ -105,6 +105,16 @@ def error_message(payload: Any) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class VideoPoll:
+    """A video job's state upstream: queued | in_progress | completed | failed, progress
+    0–100, and where the file is when the provider gives a link (else None)."""
+
+    status: str
+    progress: int
+    content_url: str | None = None
+
+
 class UpstreamProtocolError(Exception):
     """The upstream answered 200 with something we cannot read (retryable)."""
 
@@ -147,11 +157,11 @@ class Adapter(Protocol):
 
     def video_poll_request(self, route: RouteInfo, upstream_id: str) -> UpstreamRequest: ...
 
-    def video_poll_result(self, payload: Any) -> tuple[str, int]:
-        """(queued | in_progress | completed | failed, progress 0–100)."""
-        ...
+    def video_poll_result(self, payload: Any) -> VideoPoll: ...
 
-    def video_content_request(self, route: RouteInfo, upstream_id: str) -> UpstreamRequest: ...
+    def video_content_request(
+        self, route: RouteInfo, upstream_id: str, content_url: str | None
+    ) -> UpstreamRequest: ...
 
 
 class NoMedia:
@@ -173,8 +183,10 @@ class NoMedia:
     def video_poll_request(self, route: RouteInfo, upstream_id: str) -> UpstreamRequest:
         raise NotImplementedError("no video generation through this protocol")
 
-    def video_poll_result(self, payload: Any) -> tuple[str, int]:
+    def video_poll_result(self, payload: Any) -> VideoPoll:
         raise NotImplementedError("no video generation through this protocol")
 
-    def video_content_request(self, route: RouteInfo, upstream_id: str) -> UpstreamRequest:
+    def video_content_request(
+        self, route: RouteInfo, upstream_id: str, content_url: str | None
+    ) -> UpstreamRequest:
         raise NotImplementedError("no video generation through this protocol")

@@ -7,6 +7,7 @@ way back, find a tool result's function name from the assistant turn that called
 
 from __future__ import annotations
 
+import base64
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote
@@ -26,7 +27,7 @@ from gateway.providers.base import (
     chat_completion,
 )
 from gateway.providers.sse import iter_sse_data
-from gateway.schemas import ChatRequest, EmbeddingsRequest
+from gateway.schemas import ChatRequest, EmbeddingsRequest, ImageRequest
 
 FINISH_REASONS = {"STOP": "stop", "MAX_TOKENS": "length"}
 SAFETY = {"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY"}
@@ -152,7 +153,62 @@ def _finish(reason: Any, called: bool) -> str:
     return FINISH_REASONS.get(reason, "stop")
 
 
+ASPECT_RATIOS = ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9")
+
+
+def image_config(size: str) -> dict[str, str] | None:
+    """An OpenAI size as Gemini's imageConfig: the nearest aspect ratio, and 1K/2K/4K by the
+    long side (None for "auto": the model's default)."""
+    if size == "auto":
+        return None
+    width, _, height = size.partition("x")
+    w, h = int(width), int(height)
+    ratio = min(
+        ASPECT_RATIOS, key=lambda r: abs(int(r.split(":")[0]) / int(r.split(":")[1]) - w / h)
+    )
+    longest = max(w, h)
+    return {
+        "aspectRatio": ratio,
+        "imageSize": "1K" if longest <= 1536 else "2K" if longest <= 3072 else "4K",
+    }
+
+
 class GeminiAdapter(NoMedia):
+    def images_request(self, route: RouteInfo, request: ImageRequest) -> UpstreamRequest:
+        """Image output from generateContent (the "Nano Banana" models): the prompt, any
+        uploaded images as inlineData parts (edits), IMAGE as the response modality."""
+        parts: list[dict[str, Any]] = [{"text": request.body["prompt"]}]
+        for name, upload in request.files:
+            if name != "mask":
+                data = base64.b64encode(upload.data).decode("ascii")
+                parts.append({"inlineData": {"mimeType": upload.content_type, "data": data}})
+        config: dict[str, Any] = {"responseModalities": ["IMAGE"], "candidateCount": request.n}
+        if (sized := image_config(request.size)) is not None:
+            config["imageConfig"] = sized
+        body = {"contents": [{"role": "user", "parts": parts}], "generationConfig": config}
+        headers = {"content-type": "application/json"}
+        if route.api_key:
+            headers["x-goog-api-key"] = route.api_key
+        model = quote(route.upstream_model, safe="-._")
+        return UpstreamRequest(
+            url=f"{route.base_url}/v1beta/models/{model}:generateContent",
+            headers=headers,
+            body=orjson.dumps(body),
+        )
+
+    def images_result(self, payload: Any, request: ImageRequest) -> ChatResult:
+        if not isinstance(payload, dict) or not isinstance(payload.get("candidates"), list):
+            raise UpstreamProtocolError("no candidates")
+        images = []
+        for candidate in payload["candidates"]:
+            for part in (candidate.get("content") or {}).get("parts") or []:
+                inline = part.get("inlineData") or part.get("inline_data")
+                if isinstance(inline, dict) and isinstance(inline.get("data"), str):
+                    images.append({"b64_json": inline["data"]})
+        if not images:
+            raise UpstreamProtocolError("no image in the answer")
+        return ChatResult(body={"data": images[: request.n]}, usage=None)
+
     def chat_request(self, route: RouteInfo, chat: ChatRequest) -> UpstreamRequest:
         model = quote(route.upstream_model, safe="-._")
         method = "streamGenerateContent?alt=sse" if chat.stream else "generateContent"

@@ -12,7 +12,7 @@ import orjson
 from catalog.pricing import TokenUsage
 from catalog.selectors import RouteInfo
 from gateway import multipart
-from gateway.providers.base import ChatResult, UpstreamProtocolError, UpstreamRequest
+from gateway.providers.base import ChatResult, UpstreamProtocolError, UpstreamRequest, VideoPoll
 from gateway.providers.sse import iter_sse_data
 from gateway.schemas import ChatRequest, EmbeddingsRequest, ImageRequest, VideoRequest
 
@@ -36,14 +36,14 @@ def usage_from_openai(usage: Any) -> TokenUsage | None:
 VIDEO_STATUSES = {"queued", "in_progress", "completed", "failed"}
 
 
-def _auth(route: RouteInfo, headers: dict[str, str]) -> dict[str, str]:
+def auth_headers(route: RouteInfo, headers: dict[str, str]) -> dict[str, str]:
     if route.api_key:
         headers["authorization"] = f"Bearer {route.api_key}"
     return headers
 
 
-def _json_headers(route: RouteInfo) -> dict[str, str]:
-    return _auth(route, {"content-type": "application/json", "accept": "application/json"})
+def json_headers(route: RouteInfo) -> dict[str, str]:
+    return auth_headers(route, {"content-type": "application/json", "accept": "application/json"})
 
 
 class OpenAIAdapter:
@@ -57,7 +57,7 @@ class OpenAIAdapter:
             options["include_usage"] = True
             body["stream_options"] = options
         accept = "text/event-stream" if chat.stream else "application/json"
-        headers = _auth(route, {"content-type": "application/json", "accept": accept})
+        headers = auth_headers(route, {"content-type": "application/json", "accept": accept})
         return UpstreamRequest(
             url=f"{route.base_url}/chat/completions",
             headers=headers,
@@ -92,7 +92,7 @@ class OpenAIAdapter:
         body["model"] = route.upstream_model
         return UpstreamRequest(
             url=f"{route.base_url}/embeddings",
-            headers=_json_headers(route),
+            headers=json_headers(route),
             body=orjson.dumps(body),
         )
 
@@ -120,14 +120,16 @@ class OpenAIAdapter:
         if not request.files:
             return UpstreamRequest(
                 url=f"{route.base_url}/images/generations",
-                headers=_json_headers(route),
+                headers=json_headers(route),
                 body=orjson.dumps(body),
             )
         fields = {k: v if isinstance(v, str) else orjson.dumps(v).decode() for k, v in body.items()}
         payload, content_type = multipart.encode(fields, list(request.files))
         return UpstreamRequest(
             url=f"{route.base_url}/images/edits",
-            headers=_auth(route, {"content-type": content_type, "accept": "application/json"}),
+            headers=auth_headers(
+                route, {"content-type": content_type, "accept": "application/json"}
+            ),
             body=payload,
         )
 
@@ -149,33 +151,35 @@ class OpenAIAdapter:
                   "seconds": str(video.seconds), "size": video.size}  # fmt: skip
         if video.reference is None:
             return UpstreamRequest(
-                f"{route.base_url}/videos", _json_headers(route), orjson.dumps(fields)
+                f"{route.base_url}/videos", json_headers(route), orjson.dumps(fields)
             )
         body, content_type = multipart.encode(fields, [("input_reference", video.reference)])
         return UpstreamRequest(
-            f"{route.base_url}/videos", _auth(route, {"content-type": content_type}), body
+            f"{route.base_url}/videos", auth_headers(route, {"content-type": content_type}), body
         )
 
     def video_create_result(self, payload: Any, video: VideoRequest) -> ChatResult:
         if not isinstance(payload, dict) or not isinstance(payload.get("id"), str):
             raise UpstreamProtocolError("no video job id")
-        status, progress = self.video_poll_result(payload)
-        if status == "failed":
+        poll = self.video_poll_result(payload)
+        if poll.status == "failed":
             raise UpstreamProtocolError("the job failed at once")
-        body = {"upstream_id": payload["id"], "status": status, "progress": progress}
+        body = {"upstream_id": payload["id"], "status": poll.status, "progress": poll.progress}
         return ChatResult(body=body, usage=None)
 
     def video_poll_request(self, route: RouteInfo, upstream_id: str) -> UpstreamRequest:
         url = f"{route.base_url}/videos/{quote(upstream_id, safe='')}"
-        return UpstreamRequest(url, _auth(route, {"accept": "application/json"}), b"")
+        return UpstreamRequest(url, auth_headers(route, {"accept": "application/json"}), b"")
 
-    def video_poll_result(self, payload: Any) -> tuple[str, int]:
+    def video_poll_result(self, payload: Any) -> VideoPoll:
         if not isinstance(payload, dict) or payload.get("status") not in VIDEO_STATUSES:
             raise UpstreamProtocolError("no video job status")
         progress = payload.get("progress")
         progress = min(max(progress, 0), 100) if isinstance(progress, int) else 0
-        return payload["status"], progress
+        return VideoPoll(payload["status"], progress)
 
-    def video_content_request(self, route: RouteInfo, upstream_id: str) -> UpstreamRequest:
+    def video_content_request(
+        self, route: RouteInfo, upstream_id: str, content_url: str | None
+    ) -> UpstreamRequest:
         url = f"{route.base_url}/videos/{quote(upstream_id, safe='')}/content"
-        return UpstreamRequest(url, _auth(route, {}), b"")
+        return UpstreamRequest(url, auth_headers(route, {}), b"")

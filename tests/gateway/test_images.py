@@ -171,9 +171,9 @@ def test_not_enough_credits_for_n_images_is_a_402(gateway, image_model):
 
 
 def test_an_edit_of_uploaded_images_is_priced_like_a_generation(gateway, image_model):
-    from simulator.openai_images import image_png
+    from simulator.openai_images import solid_png
 
-    original = image_png(64, 64, (10, 120, 200))
+    original = solid_png(64, 64, bytes((10, 120, 200)))
     before = gateway.balance()
     raw = gateway.client().images.with_raw_response.edit(
         model="sim-image", image=("in.png", original, "image/png"), prompt="Make it red",

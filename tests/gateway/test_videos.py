@@ -177,9 +177,9 @@ def test_a_listing_pages_newest_first(gateway, video_model):
 
 
 def test_an_input_image_is_sent_as_a_form_like_the_sdk_does(gateway, video_model):
-    from simulator.openai_images import image_png
+    from simulator.openai_images import solid_png
 
-    picture = image_png(64, 64, (200, 30, 30))
+    picture = solid_png(64, 64, bytes((200, 30, 30)))
     created = gateway.client().videos.create(
         model="sim-video", prompt="[sim job_ms=0] Animate this", seconds="4", size="1280x720",
         input_reference=("still.png", picture, "image/png"),

@@ -5,14 +5,19 @@ One simulator process serves the whole module; every test starts from a reset. N
 
 from __future__ import annotations
 
+import base64
 import json
 import math
+import struct
 import time
+import zlib
 from typing import Any
 
 import pytest
 import requests
 
+from simulator.gemini import output_png, output_size
+from simulator.openai_images import solid_png
 from simulator.testing import SimulatorProcess
 
 MODEL = "gemini-sim-flash"
@@ -102,6 +107,10 @@ def parts_of(event: dict[str, Any]) -> list[dict[str, Any]]:
 
 def text_of(body: dict[str, Any]) -> str:
     return "".join(p.get("text", "") for p in parts_of(body))
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
 
 
 def error_of(response: requests.Response) -> dict[str, Any]:
@@ -528,3 +537,364 @@ def test_faults_come_from_the_control_api_and_the_directive(http, sim):
     assert sim.stats()["scopes"]["gem"]["endpoints"] == {
         "POST /v1beta/models/{model}:generateContent": 2
     }
+
+
+# --- image output ---------------------------------------------------------------------------
+
+IMAGE_MODEL = "gemini-2.5-flash-image"
+BOTH = {"responseModalities": ["TEXT", "IMAGE"]}
+IMAGE_ONLY = {"responseModalities": ["IMAGE"]}
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def png_header(data: bytes, *, decompress: bool = False) -> tuple[int, int, int]:
+    """(width, height, colour type) of a PNG; checks the signature, chunk order and CRCs, and
+    with `decompress` that the IDAT data inflates to exactly the image's scanlines."""
+    assert data[:8] == PNG_SIGNATURE
+    pos, chunks = 8, []
+    while pos < len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length]
+        (crc,) = struct.unpack(">I", data[pos + 8 + length : pos + 12 + length])
+        assert crc == zlib.crc32(kind + body), kind
+        chunks.append((kind, body))
+        pos += 12 + length
+    assert pos == len(data)
+    assert [k for k, _ in chunks][0] == b"IHDR" and chunks[-1] == (b"IEND", b"")
+    width, height, depth, colour_type, *_ = struct.unpack(">IIBBBBB", chunks[0][1])
+    assert depth == 8
+    if decompress:
+        raw = zlib.decompress(b"".join(body for kind, body in chunks if kind == b"IDAT"))
+        assert len(raw) == height * (1 + 3 * width)
+    return width, height, colour_type
+
+
+def images_of(body: dict[str, Any]) -> list[bytes]:
+    """The PNGs of every candidate, in order (checking each image part's shape)."""
+    found = []
+    for candidate in body["candidates"]:
+        for part in candidate["content"].get("parts", []):
+            if "inlineData" in part:
+                assert set(part) == {"inlineData"}
+                assert part["inlineData"]["mimeType"] == "image/png"
+                found.append(base64.b64decode(part["inlineData"]["data"], validate=True))
+    return found
+
+
+def send_image(http, sim, scope=None, *, config=None, **body) -> requests.Response:
+    body.setdefault("model", IMAGE_MODEL)
+    return send(http, sim, scope, generationConfig=config or dict(BOTH), **body)
+
+
+def test_image_modality_answers_text_then_a_png(http, sim):
+    response = send_image(http, sim)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    [candidate] = body["candidates"]
+    assert candidate["finishReason"] == "STOP"
+    assert candidate["index"] == 0
+    assert candidate["content"]["role"] == "model"
+    text_part, image_part = candidate["content"]["parts"]
+    assert len(text_part["text"].split()) == 8 and text_part["text"].endswith(".")
+    [png] = images_of(body)
+    assert png_header(png, decompress=True) == (1024, 1024, 2)
+    assert png == output_png(IMAGE_MODEL, PROMPT, 0)
+    assert body["modelVersion"] == IMAGE_MODEL
+
+    prompt = 3 + 4 + tokens(PROMPT)
+    assert body["usageMetadata"] == {
+        "promptTokenCount": prompt,
+        "candidatesTokenCount": 1290 + 8,
+        "totalTokenCount": prompt + 1298,
+        "promptTokensDetails": [{"modality": "TEXT", "tokenCount": prompt}],
+        "candidatesTokensDetails": [
+            {"modality": "TEXT", "tokenCount": 8},
+            {"modality": "IMAGE", "tokenCount": 1290},
+        ],
+    }
+    # Deterministic from model and prompt.
+    assert parts_of(send_image(http, sim).json()) == [text_part, image_part]
+    other_prompt = send_image(http, sim, contents=[{"role": "user", "parts": [{"text": "Else"}]}])
+    other_model = send_image(http, sim, model="gemini-3-pro-image-preview")
+    assert images_of(other_prompt.json()) == [output_png(IMAGE_MODEL, "Else", 0)] != [png]
+    assert images_of(other_model.json()) == [output_png("gemini-3-pro-image-preview", PROMPT, 0)]
+    assert images_of(other_model.json()) != [png]
+
+
+def test_image_only_snake_case_and_any_case_modalities(http, sim):
+    config = {"response_modalities": ["Image"], "image_config": {"aspect_ratio": "16:9"}}
+    response = send(http, sim, model=IMAGE_MODEL, generation_config=config)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    [part] = parts_of(body)  # no text part
+    assert png_header(images_of(body)[0]) == (1344, 768, 2)
+    usage = body["usageMetadata"]
+    assert usage["candidatesTokenCount"] == 1290
+    assert usage["totalTokenCount"] == usage["promptTokenCount"] + 1290
+    assert usage["candidatesTokensDetails"] == [{"modality": "IMAGE", "tokenCount": 1290}]
+
+    # The text part's length follows `tokens=N`; tokens=0 drops it.
+    assert len(text_of(send_image(http, sim, "tokens=3").json()).split()) == 3
+    assert len(parts_of(send_image(http, sim, "tokens=0").json())) == 1
+
+
+def test_text_answers_are_unchanged_by_image_settings(http, sim):
+    plain = send(http, sim).json()
+    for config in ({"imageConfig": {"aspectRatio": "9:16"}}, {"responseModalities": ["TEXT"]}):
+        body = send(http, sim, generationConfig=config).json()
+        assert parts_of(body) == parts_of(plain)
+        assert body["usageMetadata"] == plain["usageMetadata"]  # no candidatesTokensDetails
+
+
+def test_candidate_count_gives_one_image_per_candidate(http, sim):
+    body = send_image(http, sim, config={**IMAGE_ONLY, "candidateCount": 3}).json()
+    candidates = body["candidates"]
+    assert [c["index"] for c in candidates] == [0, 1, 2]
+    assert all(c["finishReason"] == "STOP" for c in candidates)
+    assert all(len(c["content"]["parts"]) == 1 for c in candidates)
+    pngs = images_of(body)
+    assert pngs == [output_png(IMAGE_MODEL, PROMPT, i) for i in range(3)]
+    assert len(set(pngs)) == 3
+    assert body["usageMetadata"]["candidatesTokenCount"] == 3 * 1290
+
+    with_text = send_image(http, sim, config={**BOTH, "candidateCount": 2}).json()
+    texts = [c["content"]["parts"][0]["text"] for c in with_text["candidates"]]
+    assert len(set(texts)) == 2  # each candidate its own text
+    assert images_of(with_text) == pngs[:2]
+    assert with_text["usageMetadata"]["candidatesTokensDetails"] == [
+        {"modality": "TEXT", "tokenCount": 16},
+        {"modality": "IMAGE", "tokenCount": 2 * 1290},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("image_config", "size"),
+    [
+        ({}, (1024, 1024)),
+        ({"aspectRatio": "1:1"}, (1024, 1024)),
+        ({"aspectRatio": "2:3"}, (832, 1248)),
+        ({"aspectRatio": "3:2"}, (1248, 832)),
+        ({"aspectRatio": "3:4"}, (864, 1184)),
+        ({"aspectRatio": "4:3"}, (1184, 864)),
+        ({"aspectRatio": "4:5"}, (896, 1152)),
+        ({"aspectRatio": "5:4"}, (1152, 896)),
+        ({"aspectRatio": "9:16"}, (768, 1344)),
+        ({"aspectRatio": "16:9"}, (1344, 768)),
+        ({"aspectRatio": "21:9"}, (1536, 672)),
+        ({"imageSize": "1K"}, (1024, 1024)),
+        ({"imageSize": "2K"}, (2048, 2048)),
+        ({"imageSize": "4K"}, (4096, 4096)),
+        ({"aspectRatio": "16:9", "imageSize": "2K"}, (2688, 1536)),
+        ({"aspectRatio": "16:9", "imageSize": "4K"}, (5376, 3072)),
+        ({"aspectRatio": "21:9", "imageSize": "4K"}, (6144, 2688)),
+        ({"aspect_ratio": "4:5", "image_size": "2K"}, (1792, 2304)),
+        ({"aspectRatio": "", "imageSize": ""}, (1024, 1024)),  # proto3: empty means unset
+    ],
+)
+def test_aspect_ratio_and_image_size_set_the_png_size(http, sim, image_config, size):
+    config = {**IMAGE_ONLY, "imageConfig": image_config}
+    body = send_image(http, sim, config=config).json()
+    [png] = images_of(body)
+    assert png_header(png) == (*size, 2)
+    ratio = image_config.get("aspectRatio") or image_config.get("aspect_ratio") or "1:1"
+    image_size = image_config.get("imageSize") or image_config.get("image_size") or "1K"
+    assert output_size(ratio, image_size) == size
+    assert png == output_png(IMAGE_MODEL, PROMPT, 0, aspect_ratio=ratio, image_size=image_size)
+    assert body["usageMetadata"]["candidatesTokenCount"] == 1290  # whatever the size
+
+
+def test_input_images_change_the_output(http, sim):
+    red = solid_png(8, 8, b"\xff\x00\x00")
+    blue = solid_png(8, 8, b"\x00\x00\xff")
+
+    def edit(*images: bytes, mime: str = "image/png") -> dict[str, Any]:
+        parts: list[dict[str, Any]] = [{"text": PROMPT}]
+        for image in images:
+            parts.append({"inlineData": {"mimeType": mime, "data": b64(image)}})
+        return send_image(http, sim, contents=[{"role": "user", "parts": parts}]).json()
+
+    plain = images_of(send_image(http, sim).json())
+    on_red, on_blue = images_of(edit(red)), images_of(edit(blue))
+    assert on_red == [output_png(IMAGE_MODEL, PROMPT, 0, [red])]
+    assert on_blue == [output_png(IMAGE_MODEL, PROMPT, 0, [blue])]
+    assert len({plain[0], on_red[0], on_blue[0]}) == 3
+    assert images_of(edit(red)) == on_red  # deterministic
+    both = images_of(edit(red, blue))
+    assert both == [output_png(IMAGE_MODEL, PROMPT, 0, [red, blue])]
+    assert both != images_of(edit(blue, red))  # order matters
+    # Not an image: no input image, the generation colour.
+    assert images_of(edit(b"%PDF-1.7", mime="application/pdf")) == plain
+    # Input images are paid as prompt media; URL-safe unpadded base64 decodes the same.
+    body = edit(red)
+    assert body["usageMetadata"]["promptTokensDetails"][-1] == {
+        "modality": "IMAGE",
+        "tokenCount": 85,
+    }
+    urlsafe = base64.urlsafe_b64encode(red).decode().rstrip("=")
+    parts = [{"text": PROMPT}, {"inline_data": {"mime_type": "image/png", "data": urlsafe}}]
+    assert images_of(send_image(http, sim, contents=[{"parts": parts}]).json()) == on_red
+
+
+def test_the_prompt_is_every_text_part_of_every_content(http, sim):
+    contents = [
+        {"role": "user", "parts": [{"text": "A cat"}, {"text": "in a hat"}]},
+        {"role": "model", "parts": [{"text": "Here it is."}]},
+        {"role": "user", "parts": [{"text": "Now blue"}]},
+    ]
+    body = send_image(http, sim, contents=contents).json()
+    prompt = "A cat\nin a hat\nHere it is.\nNow blue"
+    assert images_of(body) == [output_png(IMAGE_MODEL, prompt, 0)]
+
+
+@pytest.mark.parametrize(
+    ("config", "fragment"),
+    [
+        ({"responseModalities": "IMAGE"}, "response_modalities"),
+        ({"responseModalities": ["TEXT", "PICTURE"]}, "response_modalities[1]"),
+        ({"responseModalities": [1]}, "GenerationConfig.Modality"),
+        ({**IMAGE_ONLY, "imageConfig": "16:9"}, "image_config"),
+        ({**IMAGE_ONLY, "imageConfig": {"aspectRatio": "7:3"}}, "aspect_ratio"),
+        ({**IMAGE_ONLY, "imageConfig": {"aspectRatio": 1.5}}, "TYPE_STRING"),
+        ({**IMAGE_ONLY, "imageConfig": {"imageSize": "1k"}}, "image_size"),  # upper-case K
+        ({**IMAGE_ONLY, "imageConfig": {"imageSize": "8K"}}, "image_size"),
+        ({**IMAGE_ONLY, "imageConfig": {"personGeneration": "x"}}, 'Unknown name "personGen'),
+        ({"imageConfig": {"aspectRatio": "7:3"}}, "aspect_ratio"),  # checked for text too
+        ({**IMAGE_ONLY, "candidateCount": 5}, "[1, 4]"),
+        ({**IMAGE_ONLY, "candidateCount": 0}, "[1, 4]"),
+        ({**BOTH, "candidateCount": "2"}, "TYPE_INT32"),
+        ({"responseModalities": ["TEXT"], "candidateCount": 2}, "candidate"),
+    ],
+)
+def test_invalid_image_requests_get_a_400_invalid_argument(http, sim, config, fragment):
+    for stream in (False, True):
+        response = send_image(http, sim, config=config, stream=stream)
+        assert response.status_code == 400
+        error = error_of(response)
+        assert error["status"] == "INVALID_ARGUMENT"
+        assert fragment in error["message"]
+
+
+def test_images_fault_withholds_the_later_images(http, sim):
+    body = send_image(http, sim, "images=1", config={**BOTH, "candidateCount": 3}).json()
+    candidates = body["candidates"]
+    assert [c["finishReason"] for c in candidates] == ["STOP", "NO_IMAGE", "NO_IMAGE"]
+    assert [len(c["content"]["parts"]) for c in candidates] == [2, 1, 1]  # text kept
+    assert images_of(body) == [output_png(IMAGE_MODEL, PROMPT, 0)]
+    assert body["usageMetadata"]["candidatesTokenCount"] == 1290 + 3 * 8
+    assert body["usageMetadata"]["candidatesTokensDetails"][-1] == {
+        "modality": "IMAGE",
+        "tokenCount": 1290,
+    }
+
+    # None at all, image only: an empty candidate, nothing to pay for.
+    body = send_image(http, sim, "images=0", config=IMAGE_ONLY).json()
+    assert body["candidates"] == [
+        {"content": {"role": "model"}, "finishReason": "NO_IMAGE", "index": 0}
+    ]
+    assert body["usageMetadata"]["candidatesTokenCount"] == 0
+    assert "candidatesTokensDetails" not in body["usageMetadata"]
+
+    # From the prompt's directive (which is part of the image's prompt too); more than asked
+    # for changes nothing.
+    text = "A fox [sim images=2]"
+    contents = [{"role": "user", "parts": [{"text": text}]}]
+    config = {**IMAGE_ONLY, "candidateCount": 4}
+    body = send_image(http, sim, contents=contents, config=config).json()
+    assert images_of(body) == [output_png(IMAGE_MODEL, text, i) for i in range(2)]
+    assert len(images_of(send_image(http, sim, "images=9", config=config).json())) == 4
+
+
+def test_image_stream_sends_words_the_image_then_a_final_event(http, sim):
+    plain = send_image(http, sim).json()
+    events = sse_events(send_image(http, sim, stream=True))
+    *words, image, final = events
+    assert len(words) == 8
+    prompt = plain["usageMetadata"]["promptTokenCount"]
+    for n, event in enumerate(words, start=1):
+        assert "finishReason" not in event["candidates"][0]
+        assert event["usageMetadata"] == {
+            "promptTokenCount": prompt,
+            "candidatesTokenCount": n,
+            "totalTokenCount": prompt + n,
+        }
+    assert "".join(text_of(e) for e in words) == text_of(plain)
+    assert parts_of(image) == parts_of(plain)[1:]  # the whole image in one event
+    assert "finishReason" not in image["candidates"][0]
+    assert image["usageMetadata"]["candidatesTokenCount"] == 8 + 1290
+    assert parts_of(final) == [{"text": ""}]
+    assert final["candidates"][0]["finishReason"] == "STOP"
+    assert final["usageMetadata"] == plain["usageMetadata"]
+    assert {e["modelVersion"] for e in events} == {IMAGE_MODEL}
+    assert len({e["responseId"] for e in events}) == 1
+
+    # JSON array mode: the same events.
+    response = send_image(http, sim, stream=True, alt=None)
+    array = response.json()
+    assert array == [{**e, "responseId": array[0]["responseId"]} for e in events]
+
+
+def test_image_stream_goes_candidate_by_candidate(http, sim):
+    config = {**IMAGE_ONLY, "candidateCount": 3}
+    plain = send_image(http, sim, "images=2", config=config).json()
+    events = sse_events(send_image(http, sim, "images=2", stream=True, config=config))
+    shape = [
+        (e["candidates"][0]["index"], e["candidates"][0].get("finishReason"), "inlineData" in p)
+        for e in events
+        for p in parts_of(e)
+    ]
+    assert shape == [
+        (0, None, True),
+        (0, "STOP", False),
+        (1, None, True),
+        (1, "STOP", False),
+        (2, "NO_IMAGE", False),
+    ]
+    assert [e["usageMetadata"]["candidatesTokenCount"] for e in events] == [
+        1290,
+        1290,
+        2580,
+        2580,
+        2580,
+    ]
+    assert events[-1]["usageMetadata"] == plain["usageMetadata"]
+    streamed = [images_of(e) for e in events]
+    assert [png for pngs in streamed for png in pngs] == images_of(plain)
+
+
+def test_image_faults_status_cut_malformed_and_pacing(http, sim):
+    for stream in (False, True):
+        response = send_image(http, sim, "status=429", stream=stream)
+        assert response.status_code == 429
+        assert error_of(response)["status"] == "RESOURCE_EXHAUSTED"
+
+    # cut_after counts every event but the last: here the image, then the stream breaks.
+    response = send_image(http, sim, "cut_after=1", stream=True, lazy=True, config=IMAGE_ONLY)
+    [event] = read_cut_stream(response)
+    assert images_of(event) == [output_png(IMAGE_MODEL, PROMPT, 0)]
+    assert "finishReason" not in event["candidates"][0]
+    response = send_image(http, sim, "cut_after=0", stream=True, lazy=True, config=IMAGE_ONLY)
+    assert read_cut_stream(response) == []
+    with pytest.raises((requests.ConnectionError, requests.exceptions.ChunkedEncodingError)):
+        send_image(http, sim, "cut_after=0")
+
+    response = send_image(http, sim, "malformed")
+    assert response.status_code == 200
+    with pytest.raises(ValueError):
+        json.loads(response.text)
+    frames = send_image(http, sim, "malformed", stream=True).text.split("\n\n")[:-1]
+    with pytest.raises(ValueError):
+        json.loads(frames[0].removeprefix("data: "))
+    assert len(frames) == 1 + 8 + 2
+
+    # An image counts as 1290 output tokens: at 12900 tokens/s it takes 0.1 s.
+    for stream in (False, True):
+        started = time.monotonic()
+        response = send_image(http, sim, "tokens_per_second=12900", stream=stream)
+        assert response.status_code == 200
+        assert time.monotonic() - started >= 0.1
+
+    with pytest.raises(requests.ConnectionError):
+        send_image(http, sim, "reset")
+    started = time.monotonic()
+    assert send_image(http, sim, "latency_ms=150").status_code == 200
+    assert time.monotonic() - started >= 0.15
