@@ -39,6 +39,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     suspension_reason = models.CharField(max_length=200, blank=True)
     # Set when the customer closes the account; the row stays for the ledger's sake.
     closed_at = models.DateTimeField(null=True, blank=True)
+    # Signs the webhooks we send this account (Standard Webhooks: "whsec_" + base64 key);
+    # made on first use, rotated in Settings → API keys.
+    webhook_secret = models.CharField(max_length=80, blank=True)
     # Set automatically when the account hammers refused requests (gateway/limits.py): API
     # calls get 429 until then. Staff can lift it early in admin.
     blocked_until = models.DateTimeField(null=True, blank=True)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import secrets
+
 from django.db import transaction
 from django.utils import timezone
 
@@ -14,3 +17,13 @@ def user_close(user: User) -> None:
     with transaction.atomic():
         keys.revoke_all_for(user)
         User.objects.filter(pk=user.pk).update(is_active=False, closed_at=timezone.now())
+
+
+def webhook_secret(user: User, *, rotate: bool = False) -> str:
+    """The account's webhook signing secret, made on first use (or anew when rotating)."""
+    if user.webhook_secret and not rotate:
+        return user.webhook_secret
+    secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode("ascii")
+    User.objects.filter(pk=user.pk).update(webhook_secret=secret)
+    user.webhook_secret = secret
+    return secret

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_POST
 from accounts import keys
 from accounts.forms import ApiKeyCreateForm, CloseAccountForm
 from accounts.models import ApiKey
-from accounts.services import user_close
+from accounts.services import user_close, webhook_secret
 
 
 def _keys_page(
@@ -29,6 +29,7 @@ def _keys_page(
         "new_secret": new_secret,
         "new_key": new_key,
         "now": timezone.now(),
+        "webhook_secret": request.user.webhook_secret,
     }
     response = render(request, "accounts/keys.html", context, status=status)
     # The page may carry a secret shown once: never let a cache keep it.
@@ -65,6 +66,14 @@ def key_revoke(request: HttpRequest, key_id: int) -> HttpResponse:
     key = get_object_or_404(ApiKey, pk=key_id, owner=request.user)
     keys.revoke(key)
     messages.success(request, f"Key “{key.name}” ({key.prefix}…) is revoked.")
+    return redirect("accounts:keys")
+
+
+@require_POST
+@login_required
+def webhook_secret_rotate(request: HttpRequest) -> HttpResponse:
+    webhook_secret(request.user, rotate=True)
+    messages.success(request, "A new webhook signing secret is in force; the old one no longer is.")
     return redirect("accounts:keys")
 
 

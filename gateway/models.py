@@ -150,6 +150,10 @@ class VideoJob(models.Model):
     charged_micros = models.BigIntegerField(default=0)
     error_code = models.CharField(max_length=50, blank=True)
     asset = models.ForeignKey(Asset, null=True, blank=True, on_delete=models.SET_NULL)
+    # Announced here when the job ends (gateway/webhooks.py); "" for none.
+    callback_url = models.URLField(max_length=2000, blank=True)
+    webhook_state = models.CharField(max_length=20, blank=True)  # pending, delivered, failed
+    webhook_attempts = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
     completed_at = models.DateTimeField(null=True, blank=True)
     deadline_at = models.DateTimeField()

@@ -390,7 +390,9 @@ def _valid_size(size: str) -> bool:
     )
 
 
-VIDEO_FIELDS = frozenset({"model", "prompt", "seconds", "size", "input_reference", "user"})
+VIDEO_FIELDS = frozenset(
+    {"model", "prompt", "seconds", "size", "input_reference", "user", "callback_url"}
+)
 MAX_VIDEO_PROMPT_CHARS = 32_000
 
 
@@ -401,6 +403,7 @@ class VideoRequest:
     seconds: int
     size: str  # WIDTHxHEIGHT
     reference: Any = None  # multipart.UploadedFile of an input image, if any
+    callback_url: str = ""  # announced there when the job ends (gateway/webhooks.py)
 
     @property
     def resolution(self) -> str:
@@ -434,4 +437,12 @@ def parse_video(fields: dict[str, Any], reference: Any = None) -> VideoRequest:
             "'input_reference' must be an uploaded image file (multipart/form-data).",
             param="input_reference",
         )
-    return VideoRequest(model=model, prompt=prompt, seconds=seconds, size=size, reference=reference)
+    callback_url = fields.get("callback_url") or ""
+    if callback_url:
+        from gateway.webhooks import check_url
+
+        check_url(callback_url)
+    return VideoRequest(
+        model=model, prompt=prompt, seconds=seconds, size=size, reference=reference,
+        callback_url=callback_url,
+    )  # fmt: skip

@@ -27,3 +27,17 @@ def advance_video_job(job_id: str) -> str | None:
 @shared_task(name="gateway.delete_expired_idempotency_keys", ignore_result=True)
 def delete_expired_idempotency_keys() -> int:
     return idempotency.delete_expired()
+
+
+WEBHOOK_RETRIES = 6  # after the first try: 2, 4, 8, 16, 32, 64 s apart
+
+
+@shared_task(name="gateway.deliver_video_webhook", bind=True, ignore_result=True,
+             max_retries=WEBHOOK_RETRIES)  # fmt: skip
+def deliver_video_webhook(self, job_id: str) -> None:
+    if videos.deliver_webhook(job_id):
+        return
+    if self.request.retries >= WEBHOOK_RETRIES:
+        videos.webhook_gave_up(job_id)
+        return
+    raise self.retry(countdown=2 ** (self.request.retries + 1))

@@ -77,6 +77,8 @@ def create(admission: Any, submitted: Any) -> VideoJob:
         created_at=now,
         deadline_at=now + timedelta(seconds=settings.VIDEO_JOB_TIMEOUT_S),
         next_poll_at=now,
+        callback_url=video.callback_url,
+        webhook_state="pending" if video.callback_url else "",
     )
 
 
@@ -160,10 +162,22 @@ def _release(job: VideoJob, *, usage_status: str) -> None:
 
 def fail(job: VideoJob, code: str) -> None:
     _release(job, usage_status=UsageRecord.Status.UPSTREAM_ERROR)
-    VideoJob.objects.filter(pk=job.pk, status__in=IN_FLIGHT).update(
+    ended = VideoJob.objects.filter(pk=job.pk, status__in=IN_FLIGHT).update(
         status=VideoJob.Status.FAILED, error_code=code, completed_at=timezone.now()
     )
     logger.info("video job failed", extra={"job": job.pk, "code": code})
+    if ended and job.callback_url:
+        _announce(job.pk)
+
+
+def _announce(job_id: str) -> None:
+    """Queue the job's webhook (gateway/webhooks.py), once per ending."""
+    from gateway.tasks import deliver_video_webhook
+
+    try:
+        deliver_video_webhook.delay(job_id)
+    except Exception:  # the broker is down: say so; the job itself is done
+        logger.warning("could not queue a webhook", extra={"job": job_id})
 
 
 def _later(job: VideoJob, **changes: Any) -> None:
@@ -253,11 +267,13 @@ def _complete(job: VideoJob, route: RouteInfo, adapter: Any, url: str | None) ->
         ledger.settle(_hold(job), charged_micros=charged, also=[record])
     except ledger.HoldNotOpen:
         charged = 0  # the reconciler gave the hold back (the job outlived it): free
-    VideoJob.objects.filter(pk=job.pk, status__in=IN_FLIGHT).update(
+    ended = VideoJob.objects.filter(pk=job.pk, status__in=IN_FLIGHT).update(
         status=VideoJob.Status.COMPLETED, progress=100, asset=asset,
         completed_at=timezone.now(), charged_micros=charged,
     )  # fmt: skip
     logger.info("video job completed", extra={"job": job.pk, "charged_micros": charged})
+    if ended and job.callback_url:
+        _announce(job.pk)
     return VideoJob.Status.COMPLETED
 
 
@@ -351,3 +367,29 @@ def delete_owned(owner_id: int, video_id: str) -> dict[str, Any]:
     job = owned(owner_id, video_id)
     delete(job)
     return {"id": job.id, "object": "video.deleted", "deleted": True}
+
+
+def deliver_webhook(job_id: str) -> bool:
+    """Send a finished job's event to its callback_url; True once delivered (or nothing to
+    send). Called by the Celery task, which retries on False."""
+    from accounts.services import webhook_secret
+    from gateway import webhooks
+
+    job = VideoJob.objects.select_related("user").filter(pk=job_id).first()
+    if job is None or not job.callback_url or job.webhook_state == "delivered":
+        return True
+    kind = "video.completed" if job.status == VideoJob.Status.COMPLETED else "video.failed"
+    try:
+        delivered = webhooks.send(job.callback_url, webhook_secret(job.user), kind, job.pk)
+    except webhooks.Unsafe:
+        VideoJob.objects.filter(pk=job.pk).update(webhook_state="failed")
+        return True  # no retry can make this address acceptable
+    VideoJob.objects.filter(pk=job.pk).update(
+        webhook_attempts=job.webhook_attempts + 1,
+        webhook_state="delivered" if delivered else "pending",
+    )
+    return delivered
+
+
+def webhook_gave_up(job_id: str) -> None:
+    VideoJob.objects.filter(pk=job_id, webhook_state="pending").update(webhook_state="failed")

@@ -261,6 +261,8 @@ ASSET_RETENTION_DAYS = env_int("ASSET_RETENTION_DAYS", default=7)
 ASSET_LINK_TTL_S = env_int("ASSET_LINK_TTL_S", default=3600)
 # A request repeated with the same Idempotency-Key within this window is charged once.
 IDEMPOTENCY_TTL_S = env_int("IDEMPOTENCY_TTL_S", default=24 * 3600)
+# Webhooks may call http://127.0.0.1 (local development and tests); never in production.
+WEBHOOK_ALLOW_LOOPBACK = env_bool("WEBHOOK_ALLOW_LOOPBACK", default=DEBUG)
 # A video job not finished this long after it was submitted fails and is refunded.
 VIDEO_JOB_TIMEOUT_S = env_int("VIDEO_JOB_TIMEOUT_S", default=30 * 60)
 # A worker's claim on a job; a job whose worker died is polled again after this.

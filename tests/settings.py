@@ -16,6 +16,7 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 CELERY_TASK_ALWAYS_EAGER = True
+WEBHOOK_ALLOW_LOOPBACK = True  # the tests' receivers listen on 127.0.0.1
 
 
 def _schema_fingerprint() -> str:
