@@ -683,7 +683,9 @@ _TASKS: OrderedDict[str, Task] = OrderedDict()
 _STATUSES = {"in_progress": "running", "completed": "succeeded"}
 
 
-def _scope_prefix(request: web.Request, scope: str) -> str:
+def scope_prefix(request: web.Request, scope: str) -> str:
+    """The scope's URL prefix ("/s/<scope>", or nothing at the root): where a job's downloads
+    are served. Public: `veo` uses it too."""
     return f"/s/{quote(scope, safe='=,:._-')}" if "scope" in request.match_info else ""
 
 
@@ -744,7 +746,7 @@ async def create_task(call: Call) -> web.StreamResponse:
     task = Task(
         id=new_id("cgt-"),
         params=params,
-        prefix=_scope_prefix(call.request, call.scope),
+        prefix=scope_prefix(call.request, call.scope),
         created=time.time(),
         started=time.monotonic(),
         job_ms=DEFAULT_JOB_MS if faults.job_ms is None else faults.job_ms,

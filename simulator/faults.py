@@ -12,13 +12,17 @@ key, later layers winning:
 Most keys mean the same for every protocol (latency, hang, reset, error status, malformed or
 cut bodies, pacing, answer length). A few only make sense for some endpoints and are ignored
 elsewhere: `images=N` (image generation, `openai_images`) delivers only the first N of the `n`
-images asked for, to imitate a partial failure. Video jobs (`openai_videos`) have three of
-their own, fixed when the job is created (from the faults of its `POST /v1/videos`) and
-ignored everywhere else, the job's later GETs included:
+images asked for, to imitate a partial failure. Video jobs (`openai_videos`, Ark's Seedance
+tasks in `ark`, Veo operations in `veo`) have three of their own, fixed when the job is created
+(from the faults of its creating POST) and ignored everywhere else, the job's later GETs
+included:
 
 * `job_ms=N` (0..3_600_000): how long the job takes from creation to its end (default 600);
-* `job=ok|fail|stuck`: how it ends: `ok` completed (the default), `fail` status "failed" with
-  an error object, `stuck` in_progress forever, its progress never reaching 100;
+* `job=ok|fail|stuck|filtered`: how it ends: `ok` completed (the default), `fail` status
+  "failed" with an error object, `stuck` in_progress forever, its progress never reaching 100,
+  `filtered` finished but safety-filtered: Veo's operation ends `done` with no video and
+  `raiMediaFilteredCount: 1`; the modules without such an outcome (`openai_videos`, `ark`) end
+  it like `fail`;
 * `download_ms=N` (0..600_000): its content downloads send their headers, then wait this long
   before sending the bytes (a slow download).
 """
@@ -112,9 +116,10 @@ FAULT_KEYS: dict[str, Callable[[Any], Any]] = {
     "code": _code,
     # Image generation only: deliver at most this many images (fewer than `n` asked for).
     "images": _int_between(0, 10),
-    # Video jobs only (`openai_videos`), fixed at creation: duration, outcome, download delay.
+    # Video jobs only (`openai_videos`, `ark`, `veo`), fixed at creation: duration, outcome,
+    # download delay.
     "job_ms": _int_between(0, 3_600_000),
-    "job": _one_of("ok", "fail", "stuck"),
+    "job": _one_of("ok", "fail", "stuck", "filtered"),
     "download_ms": _int_between(0, 600_000),
 }
 _FLAG_KEYS = frozenset({"reset", "malformed"})

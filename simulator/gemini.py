@@ -318,8 +318,8 @@ def _check_unknown(obj: dict[str, Any], known: frozenset[str], where: str | None
             )
 
 
-def _decode_bytes(data: str) -> bytes:
-    """Proto JSON bytes: standard or URL-safe base64, padded or not."""
+def decode_bytes(data: str) -> bytes:
+    """Proto JSON bytes: standard or URL-safe base64, padded or not (public: `veo` too)."""
     return base64.b64decode(data.translate(_URLSAFE) + "=" * (-len(data) % 4), validate=True)
 
 
@@ -354,7 +354,7 @@ def _check_part(part: Any, path: str, snake_path: str) -> None:
         if not isinstance(data, str):
             raise _bad_value(f"{snake_path}.inline_data.data", "TYPE_BYTES", data)
         try:
-            _decode_bytes(data)
+            decode_bytes(data)
         except binascii.Error:
             raise InvalidArgument(
                 f"Invalid value at '{snake_path}.inline_data.data' (TYPE_BYTES), Base64 "
@@ -703,7 +703,8 @@ def parse_request(model: str, body: Any) -> GeminiParams:
     return GeminiParams(model, contents, system, tools, declarations, mode, allowed, generation)
 
 
-def _check_auth(request: web.Request) -> None:
+def check_auth(request: web.Request) -> None:
+    """An API key (header or `?key=`) or raise 401/403 as Google does (public: `veo` too)."""
     if request.headers.get("x-goog-api-key") or request.query.get("key"):
         return
     if request.headers.get("authorization"):
@@ -871,7 +872,7 @@ def input_images(contents: list[dict[str, Any]]) -> list[bytes]:
         for part in content["parts"]:
             blob = _get(part, "inlineData")
             if isinstance(blob, dict) and _get(blob, "mimeType").lower().startswith("image/"):
-                found.append(_decode_bytes(blob["data"]))
+                found.append(decode_bytes(blob["data"]))
     return found
 
 
@@ -989,8 +990,9 @@ def _usage(plan: Plan | ImagePlan) -> dict[str, Any]:
 # --- responses ------------------------------------------------------------------------------
 
 
-async def _json_response(call: Call, payload: dict[str, Any]) -> web.StreamResponse:
-    """A JSON 200, or its `malformed` / `cut_after` variant (as in openai_common)."""
+async def json_response(call: Call, payload: dict[str, Any]) -> web.StreamResponse:
+    """A JSON 200, or its `malformed` / `cut_after` variant (as in openai_common; public:
+    `veo` too)."""
     body = json.dumps(payload).encode()
     if call.faults.malformed:
         return web.Response(body=body[: len(body) // 2], content_type="application/json")
@@ -1009,7 +1011,7 @@ def _model_of(call: Call) -> str:
 
 async def generate_content(call: Call) -> web.StreamResponse:
     try:
-        _check_auth(call.request)
+        check_auth(call.request)
         params = parse_request(_model_of(call), call.body)
     except InvalidArgument as exc:
         return render_error(exc.info)
@@ -1037,7 +1039,7 @@ async def generate_content(call: Call) -> web.StreamResponse:
         "modelVersion": params.model,
         "responseId": new_id(""),
     }
-    return await _json_response(call, payload)
+    return await json_response(call, payload)
 
 
 def _compact(value: Any) -> str:
@@ -1046,7 +1048,7 @@ def _compact(value: Any) -> str:
 
 async def stream_generate_content(call: Call) -> web.StreamResponse:
     try:
-        _check_auth(call.request)
+        check_auth(call.request)
         params = parse_request(_model_of(call), call.body)
     except InvalidArgument as exc:
         return render_error(exc.info)

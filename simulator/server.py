@@ -5,10 +5,13 @@ images answered as URLs are served from `GET /_sim/images/<id>.png`; edits take
 multipart/form-data, read by their module) and videos (asynchronous jobs:
 `POST/GET /v1/videos`, `GET/DELETE /v1/videos/{video_id}`, `GET /v1/videos/{video_id}/content`;
 path parameters are plain aiohttp route patterns), Anthropic Messages, Gemini generateContent,
-and ByteDance Ark / BytePlus ModelArk under `/api/v3` (module `ark`: Seedream images, Seedance
+ByteDance Ark / BytePlus ModelArk under `/api/v3` (module `ark`: Seedream images, Seedance
 video tasks whose videos are served from `GET [/s/<scope>]/_sim/ark/videos/<id>.mp4` without
-auth, and an OpenAI-compatible chat). Adding one (audio) means writing one module with an
-`ENDPOINTS` list and adding it to `PROTOCOL_MODULES`.
+auth, and an OpenAI-compatible chat), and Google Veo on the Gemini API (module `veo`:
+long-running operations, `POST /v1beta/models/{model}:predictLongRunning`, polled at
+`GET /v1beta/models/{model}/operations/{operation}`, the video at
+`GET /v1beta/files/{file}:download?alt=media`, all wanting `x-goog-api-key`). Adding one
+(audio) means writing one module with an `ENDPOINTS` list and adding it to `PROTOCOL_MODULES`.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from simulator import (
     openai_images,
     openai_responses,
     openai_videos,
+    veo,
 )
 from simulator.endpoint import Call, Endpoint, Settings
 from simulator.faults import DEFAULT_SCOPE, ErrorInfo, FaultSpecError, SimState, reset_connection
@@ -48,6 +52,7 @@ PROTOCOL_MODULES: Sequence[ModuleType] = (
     openai_videos,
     anthropic_messages,
     gemini,
+    veo,
     ark,
     openai_common,
 )
