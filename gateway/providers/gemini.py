@@ -23,11 +23,12 @@ from gateway.providers.base import (
     NoMedia,
     UpstreamProtocolError,
     UpstreamRequest,
+    VideoPoll,
     assistant_message,
     chat_completion,
 )
 from gateway.providers.sse import iter_sse_data
-from gateway.schemas import ChatRequest, EmbeddingsRequest, ImageRequest
+from gateway.schemas import ChatRequest, EmbeddingsRequest, ImageRequest, VideoRequest
 
 FINISH_REASONS = {"STOP": "stop", "MAX_TOKENS": "length"}
 SAFETY = {"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY"}
@@ -173,6 +174,13 @@ def image_config(size: str) -> dict[str, str] | None:
     }
 
 
+def _key_headers(route: RouteInfo, **more: str) -> dict[str, str]:
+    headers = dict(more)
+    if route.api_key:
+        headers["x-goog-api-key"] = route.api_key
+    return headers
+
+
 class GeminiAdapter(NoMedia):
     def images_request(self, route: RouteInfo, request: ImageRequest) -> UpstreamRequest:
         """Image output from generateContent (the "Nano Banana" models): the prompt, any
@@ -186,15 +194,63 @@ class GeminiAdapter(NoMedia):
         if (sized := image_config(request.size)) is not None:
             config["imageConfig"] = sized
         body = {"contents": [{"role": "user", "parts": parts}], "generationConfig": config}
-        headers = {"content-type": "application/json"}
-        if route.api_key:
-            headers["x-goog-api-key"] = route.api_key
         model = quote(route.upstream_model, safe="-._")
         return UpstreamRequest(
             url=f"{route.base_url}/v1beta/models/{model}:generateContent",
-            headers=headers,
+            headers=_key_headers(route, **{"content-type": "application/json"}),
             body=orjson.dumps(body),
         )
+
+    # Veo: a long-running operation, polled by name; the finished file needs our key.
+    def video_create_request(self, route: RouteInfo, video: VideoRequest) -> UpstreamRequest:
+        instance: dict[str, Any] = {"prompt": video.prompt}
+        if video.reference is not None:
+            data = base64.b64encode(video.reference.data).decode("ascii")
+            instance["image"] = {"bytesBase64Encoded": data,
+                                 "mimeType": video.reference.content_type}  # fmt: skip
+        width, _, height = video.size.partition("x")
+        parameters = {
+            "aspectRatio": "9:16" if int(height) > int(width) else "16:9",
+            "durationSeconds": video.seconds,
+            "resolution": "1080p" if video.resolution in {"1080p", "4k"} else "720p",
+        }
+        model = quote(route.upstream_model, safe="-._")
+        return UpstreamRequest(
+            url=f"{route.base_url}/v1beta/models/{model}:predictLongRunning",
+            headers=_key_headers(route, **{"content-type": "application/json"}),
+            body=orjson.dumps({"instances": [instance], "parameters": parameters}),
+        )
+
+    def video_create_result(self, payload: Any, video: VideoRequest) -> ChatResult:
+        name = payload.get("name") if isinstance(payload, dict) else None
+        if not isinstance(name, str) or "/operations/" not in name:
+            raise UpstreamProtocolError("no operation name")
+        return ChatResult(body={"upstream_id": name, "status": "queued", "progress": 0}, usage=None)
+
+    def video_poll_request(self, route: RouteInfo, upstream_id: str) -> UpstreamRequest:
+        name = quote(upstream_id, safe="/-._")
+        return UpstreamRequest(f"{route.base_url}/v1beta/{name}", _key_headers(route), b"")
+
+    def video_poll_result(self, payload: Any) -> VideoPoll:
+        if not isinstance(payload, dict) or not isinstance(payload.get("name"), str):
+            raise UpstreamProtocolError("not an operation")
+        if not payload.get("done"):
+            return VideoPoll("in_progress", 50)
+        if payload.get("error"):
+            return VideoPoll("failed", 0)
+        response = (payload.get("response") or {}).get("generateVideoResponse") or {}
+        samples = response.get("generatedSamples") or []
+        uri = ((samples[0] if samples else {}).get("video") or {}).get("uri")
+        if not isinstance(uri, str):
+            return VideoPoll("failed", 0)  # filtered for safety: nothing to deliver
+        return VideoPoll("completed", 100, uri)
+
+    def video_content_request(
+        self, route: RouteInfo, upstream_id: str, content_url: str | None
+    ) -> UpstreamRequest:
+        if not content_url:
+            raise UpstreamProtocolError("no video link")
+        return UpstreamRequest(content_url, _key_headers(route), b"")
 
     def images_result(self, payload: Any, request: ImageRequest) -> ChatResult:
         if not isinstance(payload, dict) or not isinstance(payload.get("candidates"), list):

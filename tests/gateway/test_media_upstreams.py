@@ -104,3 +104,23 @@ def test_ark_seedance_serves_openai_video_jobs(gateway, video_model):
     assert run_until_done(failed.id).error_code == "video_generation_failed"
     assert gateway.balance() == before - 4 * PER_SECOND_720P  # the failed one was refunded
     gateway.assert_books_closed()
+
+
+def test_gemini_veo_serves_openai_video_jobs(gateway, video_model):
+    route_to(gateway, video_model, kind="gemini", scope="veo", suffix="",
+             upstream="veo-3.1-generate-preview")  # fmt: skip
+    client = gateway.client()
+    before = gateway.balance()
+    created = client.videos.create(
+        model="sim-video", prompt="[sim job_ms=300] A desert road", seconds="8", size="1280x720"
+    )
+    job = run_until_done(created.id)
+    assert job.status == "completed" and job.upstream_id.startswith("models/")
+    assert client.videos.download_content(created.id).read()[4:8] == b"ftyp"  # fetched with our key
+    assert gateway.balance() == before - 8 * PER_SECOND_720P
+    filtered = client.videos.create(
+        model="sim-video", prompt="[sim job=filtered] Something", seconds="8", size="1280x720"
+    )
+    assert run_until_done(filtered.id).error_code == "video_generation_failed"
+    assert gateway.balance() == before - 8 * PER_SECOND_720P
+    gateway.assert_books_closed()
