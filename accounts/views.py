@@ -72,8 +72,14 @@ def key_revoke(request: HttpRequest, key_id: int) -> HttpResponse:
 @require_POST
 @login_required
 def webhook_secret_rotate(request: HttpRequest) -> HttpResponse:
+    had_one = bool(request.user.webhook_secret)
     webhook_secret(request.user, rotate=True)
-    messages.success(request, "A new webhook signing secret is in force; the old one no longer is.")
+    messages.success(
+        request,
+        "A new webhook signing secret is in force; the old one no longer is."
+        if had_one
+        else "Your webhook signing secret is ready.",
+    )
     return redirect("accounts:keys")
 
 
