@@ -27,6 +27,12 @@ class ApiKeyCreateForm(forms.Form):
     rpm_limit = forms.IntegerField(
         required=False, min_value=1, max_value=100_000, label="Requests per minute"
     )
+    tpm_limit = forms.IntegerField(
+        required=False, min_value=1, max_value=2_000_000_000, label="Tokens per minute"
+    )
+    concurrency_limit = forms.IntegerField(
+        required=False, min_value=1, max_value=10_000, label="Concurrent requests"
+    )
 
     def clean_allowed_models(self) -> list[str]:
         raw = self.cleaned_data.get("allowed_models") or ""
@@ -57,6 +63,8 @@ class ApiKeyCreateForm(forms.Form):
             "allowed_models": data["allowed_models"],
             "spend_cap_micros": data["spend_cap_credits"],
             "rpm_limit": data.get("rpm_limit"),
+            "tpm_limit": data.get("tpm_limit"),
+            "concurrency_limit": data.get("concurrency_limit"),
         }
 
 

@@ -29,8 +29,9 @@ def test_alice_sees_her_keys_and_not_bobs(alice_client, alice, bob):
 def test_creating_a_key_shows_the_secret_once(alice_client, alice):
     response = alice_client.post(
         reverse("accounts:keys"),
-        {"name": "notebook", "spend_cap_credits": "12.5", "allowed_models": "gpt-5.1, veo-3.1"},
-    )
+        {"name": "notebook", "spend_cap_credits": "12.5", "allowed_models": "gpt-5.1, veo-3.1",
+         "tpm_limit": "50000", "concurrency_limit": "4"},
+    )  # fmt: skip
     assert response.status_code == 200
     assert "no-store" in response["Cache-Control"]
     secret = response.context["new_secret"]
@@ -38,6 +39,8 @@ def test_creating_a_key_shows_the_secret_once(alice_client, alice):
     key = ApiKey.objects.get(owner=alice)
     assert key.spend_cap_micros == 12_500_000
     assert key.allowed_models == ["gpt-5.1", "veo-3.1"]
+    assert (key.tpm_limit, key.concurrency_limit) == (50_000, 4)
+    assert keys.authenticate(secret).limits.key_concurrency == 4
     assert keys.authenticate(secret).id == key.pk
     # Shown once: the next visit does not contain it.
     assert secret not in alice_client.get(reverse("accounts:keys")).content.decode()
