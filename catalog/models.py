@@ -18,6 +18,7 @@ class Provider(models.Model):
         ANTHROPIC = "anthropic", "Anthropic"
         GEMINI = "gemini", "Google Gemini"
         ARK = "ark", "ByteDance Ark"
+        ASYNC_TASK = "async_task", "Generic asynchronous task API (videos)"
 
     slug = models.SlugField(unique=True)
     name = models.CharField(max_length=100)
@@ -31,6 +32,9 @@ class Provider(models.Model):
     first_byte_timeout_ms = models.PositiveIntegerField(default=30_000)
     # Non-stream requests answer only when the whole generation is done, so they wait longer.
     read_timeout_ms = models.PositiveIntegerField(default=600_000)
+    # Protocol settings for adapters configured by data (kind async_task: paths, field names
+    # and status values; see gateway/providers/async_task.py).
+    options = models.JSONField(default=dict, blank=True)
     notes = models.TextField(blank=True)
 
     class Meta:

@@ -11,6 +11,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.core.cache import cache
 from django.utils import timezone
@@ -34,6 +35,7 @@ class RouteInfo:
     connect_timeout_ms: int
     first_byte_timeout_ms: int
     read_timeout_ms: int
+    options: Any = None  # Provider.options (a dict); adapters configured by data read it
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,7 @@ def _build() -> dict[str, ModelInfo]:
                 connect_timeout_ms=route.provider.connect_timeout_ms,
                 first_byte_timeout_ms=route.provider.first_byte_timeout_ms,
                 read_timeout_ms=route.provider.read_timeout_ms,
+                options=route.provider.options or {},
             )
         )
     return {

@@ -150,34 +150,34 @@ class Operation:
     """What to ask every route: how an adapter builds the request and reads the answer."""
 
     build: Callable[[Adapter, RouteInfo], UpstreamRequest]
-    parse: Callable[[Adapter, Any], ChatResult]
+    parse: Callable[[Adapter, RouteInfo, Any], ChatResult]
 
 
 def chat_operation(chat: ChatRequest) -> Operation:
     return Operation(
         build=lambda adapter, route: adapter.chat_request(route, chat),
-        parse=lambda adapter, payload: adapter.chat_result(payload, chat),
+        parse=lambda adapter, route, payload: adapter.chat_result(payload, chat),
     )
 
 
 def images_operation(request: ImageRequest) -> Operation:
     return Operation(
         build=lambda adapter, route: adapter.images_request(route, request),
-        parse=lambda adapter, payload: adapter.images_result(payload, request),
+        parse=lambda adapter, route, payload: adapter.images_result(payload, request),
     )
 
 
 def video_create_operation(video: VideoRequest) -> Operation:
     return Operation(
         build=lambda adapter, route: adapter.video_create_request(route, video),
-        parse=lambda adapter, payload: adapter.video_create_result(payload, video),
+        parse=lambda adapter, route, payload: adapter.video_create_result(route, payload, video),
     )
 
 
 def embeddings_operation(request: EmbeddingsRequest) -> Operation:
     return Operation(
         build=lambda adapter, route: adapter.embeddings_request(route, request),
-        parse=lambda adapter, payload: adapter.embeddings_result(payload, request),
+        parse=lambda adapter, route, payload: adapter.embeddings_result(payload, request),
     )
 
 
@@ -237,7 +237,7 @@ async def complete(operation: Operation, routes: tuple[RouteInfo, ...]) -> Compl
         adapter, response = sent
         try:
             raw = await response.read()
-            result = operation.parse(adapter, orjson.loads(raw))
+            result = operation.parse(adapter, route, orjson.loads(raw))
         except (*UPSTREAM_FAILURES, ValueError) as exc:
             attempts.failed(route, type(exc).__name__)
             continue

@@ -125,7 +125,7 @@ def _route(job: VideoJob) -> RouteInfo | None:
         upstream_model=route.upstream_model, priority=route.priority, weight=route.weight,
         connect_timeout_ms=provider.connect_timeout_ms,
         first_byte_timeout_ms=provider.first_byte_timeout_ms,
-        read_timeout_ms=provider.read_timeout_ms,
+        read_timeout_ms=provider.read_timeout_ms, options=provider.options or {},
     )  # fmt: skip
 
 
@@ -239,7 +239,7 @@ def advance(job_id: str) -> str | None:
         _later(job)  # 429, 5xx, ...: the deadline bounds how long we keep asking
         return job.status
     try:
-        poll = adapter.video_poll_result(response.json())
+        poll = adapter.video_poll_result(route, response.json())
     except (ValueError, UpstreamProtocolError):
         _later(job)
         return job.status

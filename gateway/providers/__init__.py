@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from gateway.providers.anthropic import AnthropicAdapter
 from gateway.providers.ark import ArkAdapter
+from gateway.providers.async_task import AsyncTaskAdapter
 from gateway.providers.base import Adapter
 from gateway.providers.gemini import GeminiAdapter
 from gateway.providers.openai import OpenAIAdapter
@@ -19,6 +20,7 @@ ADAPTERS: dict[str, Adapter] = {
     "anthropic": AnthropicAdapter(),
     "gemini": GeminiAdapter(),
     "ark": ArkAdapter(),
+    "async_task": AsyncTaskAdapter(),
 }
 
 

@@ -82,7 +82,9 @@ class ArkAdapter(OpenAIAdapter):
             body=orjson.dumps(body),
         )
 
-    def video_create_result(self, payload: Any, video: VideoRequest) -> ChatResult:
+    def video_create_result(
+        self, route: RouteInfo, payload: Any, video: VideoRequest
+    ) -> ChatResult:
         if not isinstance(payload, dict) or not isinstance(payload.get("id"), str):
             raise UpstreamProtocolError("no task id")
         return ChatResult(
@@ -93,7 +95,7 @@ class ArkAdapter(OpenAIAdapter):
         url = f"{route.base_url}/contents/generations/tasks/{quote(upstream_id, safe='')}"
         return UpstreamRequest(url, auth_headers(route, {"accept": "application/json"}), b"")
 
-    def video_poll_result(self, payload: Any) -> VideoPoll:
+    def video_poll_result(self, route: RouteInfo, payload: Any) -> VideoPoll:
         status = TASK_STATUSES.get(payload.get("status")) if isinstance(payload, dict) else None
         if status is None:
             raise UpstreamProtocolError("no task status")

@@ -151,13 +151,15 @@ class Adapter(Protocol):
     # downloaded by the worker (gateway/videos.py) with plain GETs.
     def video_create_request(self, route: RouteInfo, video: VideoRequest) -> UpstreamRequest: ...
 
-    def video_create_result(self, payload: Any, video: VideoRequest) -> ChatResult:
+    def video_create_result(
+        self, route: RouteInfo, payload: Any, video: VideoRequest
+    ) -> ChatResult:
         """`body` = {"upstream_id": ..., "status": ..., "progress": ...}."""
         ...
 
     def video_poll_request(self, route: RouteInfo, upstream_id: str) -> UpstreamRequest: ...
 
-    def video_poll_result(self, payload: Any) -> VideoPoll: ...
+    def video_poll_result(self, route: RouteInfo, payload: Any) -> VideoPoll: ...
 
     def video_content_request(
         self, route: RouteInfo, upstream_id: str, content_url: str | None
@@ -177,13 +179,15 @@ class NoMedia:
     def video_create_request(self, route: RouteInfo, video: VideoRequest) -> UpstreamRequest:
         raise NotImplementedError("no video generation through this protocol")
 
-    def video_create_result(self, payload: Any, video: VideoRequest) -> ChatResult:
+    def video_create_result(
+        self, route: RouteInfo, payload: Any, video: VideoRequest
+    ) -> ChatResult:
         raise NotImplementedError("no video generation through this protocol")
 
     def video_poll_request(self, route: RouteInfo, upstream_id: str) -> UpstreamRequest:
         raise NotImplementedError("no video generation through this protocol")
 
-    def video_poll_result(self, payload: Any) -> VideoPoll:
+    def video_poll_result(self, route: RouteInfo, payload: Any) -> VideoPoll:
         raise NotImplementedError("no video generation through this protocol")
 
     def video_content_request(

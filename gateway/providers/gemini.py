@@ -221,7 +221,9 @@ class GeminiAdapter(NoMedia):
             body=orjson.dumps({"instances": [instance], "parameters": parameters}),
         )
 
-    def video_create_result(self, payload: Any, video: VideoRequest) -> ChatResult:
+    def video_create_result(
+        self, route: RouteInfo, payload: Any, video: VideoRequest
+    ) -> ChatResult:
         name = payload.get("name") if isinstance(payload, dict) else None
         if not isinstance(name, str) or "/operations/" not in name:
             raise UpstreamProtocolError("no operation name")
@@ -231,7 +233,7 @@ class GeminiAdapter(NoMedia):
         name = quote(upstream_id, safe="/-._")
         return UpstreamRequest(f"{route.base_url}/v1beta/{name}", _key_headers(route), b"")
 
-    def video_poll_result(self, payload: Any) -> VideoPoll:
+    def video_poll_result(self, route: RouteInfo, payload: Any) -> VideoPoll:
         if not isinstance(payload, dict) or not isinstance(payload.get("name"), str):
             raise UpstreamProtocolError("not an operation")
         if not payload.get("done"):

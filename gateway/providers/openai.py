@@ -158,10 +158,12 @@ class OpenAIAdapter:
             f"{route.base_url}/videos", auth_headers(route, {"content-type": content_type}), body
         )
 
-    def video_create_result(self, payload: Any, video: VideoRequest) -> ChatResult:
+    def video_create_result(
+        self, route: RouteInfo, payload: Any, video: VideoRequest
+    ) -> ChatResult:
         if not isinstance(payload, dict) or not isinstance(payload.get("id"), str):
             raise UpstreamProtocolError("no video job id")
-        poll = self.video_poll_result(payload)
+        poll = self.video_poll_result(route, payload)
         if poll.status == "failed":
             raise UpstreamProtocolError("the job failed at once")
         body = {"upstream_id": payload["id"], "status": poll.status, "progress": poll.progress}
@@ -171,7 +173,7 @@ class OpenAIAdapter:
         url = f"{route.base_url}/videos/{quote(upstream_id, safe='')}"
         return UpstreamRequest(url, auth_headers(route, {"accept": "application/json"}), b"")
 
-    def video_poll_result(self, payload: Any) -> VideoPoll:
+    def video_poll_result(self, route: RouteInfo, payload: Any) -> VideoPoll:
         if not isinstance(payload, dict) or payload.get("status") not in VIDEO_STATUSES:
             raise UpstreamProtocolError("no video job status")
         progress = payload.get("progress")

@@ -124,3 +124,51 @@ def test_gemini_veo_serves_openai_video_jobs(gateway, video_model):
     assert run_until_done(filtered.id).error_code == "video_generation_failed"
     assert gateway.balance() == before - 8 * PER_SECOND_720P
     gateway.assert_books_closed()
+
+
+# The generic task adapter, described by data, pointed at two different task APIs of the
+# simulator: what staff would do for Vidu, Grok Imagine or Happy Horse.
+ARK_LIKE = {
+    "create_path": "/contents/generations/tasks",
+    "create_body": {"model": "{model}", "duration": "{seconds}", "resolution": "{resolution}",
+                    "content": [{"type": "text", "text": "{prompt}"}]},
+    "id_field": "id",
+    "poll_path": "/contents/generations/tasks/{id}",
+    "status_field": "status",
+    "statuses": {"queued": "queued", "running": "in_progress", "succeeded": "completed",
+                 "failed": "failed"},
+    "result_url_field": "content.video_url",
+}  # fmt: skip
+OPENAI_LIKE = {
+    "create_path": "/videos",
+    "create_body": {"model": "{model}", "prompt": "{prompt}", "seconds": "{seconds}",
+                    "size": "{size}"},
+    "poll_path": "/videos/{id}",
+    "statuses": {"queued": "queued", "in_progress": "in_progress", "completed": "completed",
+                 "failed": "failed"},
+    "progress_field": "progress",
+    "content_path": "/videos/{id}/content",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "options,suffix", [(ARK_LIKE, "/api/v3"), (OPENAI_LIKE, "/v1")], ids=["ark-like", "openai-like"]
+)
+def test_a_task_api_described_by_data_serves_video_jobs(gateway, video_model, options, suffix):
+    provider = route_to(gateway, video_model, kind="async_task", scope="t", suffix=suffix,
+                        upstream="vidu-q3")  # fmt: skip
+    Provider.objects.filter(pk=provider.pk).update(options=options)
+    selectors.invalidate()
+    client = gateway.client()
+    before = gateway.balance()
+    created = client.videos.create(
+        model="sim-video", prompt="[sim job_ms=200] A meadow", seconds="4", size="1280x720"
+    )
+    job = run_until_done(created.id)
+    assert job.status == "completed"
+    assert client.videos.download_content(created.id).read()[4:8] == b"ftyp"
+    assert gateway.balance() == before - 4 * PER_SECOND_720P
+    failed = client.videos.create(model="sim-video", prompt="[sim job=fail] A storm", seconds="4")
+    assert run_until_done(failed.id).error_code == "video_generation_failed"
+    assert gateway.balance() == before - 4 * PER_SECOND_720P
+    gateway.assert_books_closed()
