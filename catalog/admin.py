@@ -30,6 +30,7 @@ class ProviderForm(forms.ModelForm):
             "connect_timeout_ms",
             "first_byte_timeout_ms",
             "read_timeout_ms",
+            "options",
             "notes",
         )
 

@@ -47,6 +47,25 @@ class Provider(models.Model):
     def has_api_key(self) -> bool:
         return bool(self.api_key)
 
+    def clean(self) -> None:
+        """A described task API (kind async_task) must say where to post, poll and fetch."""
+        if self.kind != self.Kind.ASYNC_TASK:
+            return
+        options = self.options if isinstance(self.options, dict) else {}
+        problems = [
+            f"'{name}' must be a path starting with /"
+            for name in ("create_path", "poll_path")
+            if not str(options.get(name, "")).startswith("/")
+        ]
+        statuses = options.get("statuses")
+        ours = {"queued", "in_progress", "completed", "failed"}
+        if not isinstance(statuses, dict) or not set(statuses.values()) <= ours:
+            problems.append(f"'statuses' must map the provider's values to {sorted(ours)}")
+        if not options.get("result_url_field") and not options.get("content_path"):
+            problems.append("give 'result_url_field' or 'content_path'")
+        if problems:
+            raise ValidationError({"options": "; ".join(problems)})
+
 
 class Model(models.Model):
     class Kind(models.TextChoices):

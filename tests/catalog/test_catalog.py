@@ -144,3 +144,21 @@ def test_admin_bulk_disable_takes_models_out_of_the_snapshot(staff_client):
     assert response.status_code == 302
     assert not Model.objects.filter(kind="video", enabled=True).exists()
     assert selectors.get_model("veo-3.1") is None
+
+
+def test_a_described_task_api_must_say_where_to_post_poll_and_fetch():
+    from django.core.exceptions import ValidationError
+
+    provider = Provider(
+        slug="vidu", name="Vidu", kind="async_task", base_url="https://api.vidu.example/v1",
+        options={"create_path": "tasks"},
+    )  # fmt: skip
+    with pytest.raises(ValidationError) as refused:
+        provider.clean()
+    message = str(refused.value)
+    assert "create_path" in message and "poll_path" in message and "statuses" in message
+    provider.options = {
+        "create_path": "/tasks", "poll_path": "/tasks/{id}", "result_url_field": "video.url",
+        "statuses": {"pending": "queued", "success": "completed", "error": "failed"},
+    }  # fmt: skip
+    provider.clean()
