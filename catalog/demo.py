@@ -38,12 +38,20 @@ class DemoModel:
     max_output_tokens: int | None = None
     max_video_seconds: int | None = None
     max_images: int | None = None
+    # Which simulator provider serves it first: its own protocol where the simulator speaks
+    # it (Gemini, Ark), so `make run` exercises those adapters; "simulator" answers after.
+    sim: str = "simulator"
 
+
+# The simulator's Gemini and Ark protocols want a key, as the real ones do.
+SIMULATOR_KEY = "sim-demo-key"
 
 PROVIDERS = [
     # slug, name, kind, base URL (None = the bundled simulator), enabled
     ("simulator", "Simulator A", Provider.Kind.SIMULATOR, "/v1", True),
     ("simulator-b", "Simulator B (failover)", Provider.Kind.SIMULATOR, "/s/b/v1", True),
+    ("simulator-gemini", "Simulator (Gemini protocol)", Provider.Kind.GEMINI, "/", True),
+    ("simulator-ark", "Simulator (Ark protocol)", Provider.Kind.ARK, "/api/v3", True),
     ("openai", "OpenAI", Provider.Kind.OPENAI, "https://api.openai.com/v1", False),
     ("anthropic", "Anthropic", Provider.Kind.ANTHROPIC, "https://api.anthropic.com", False),
     (
@@ -99,6 +107,7 @@ MODELS = [
         "gemini-3-pro-image-preview",
         per_image={"4096x4096:*": "0.24", "*:*": "0.134"},
         max_images=4,
+        sim="simulator-gemini",
     ),
     DemoModel(
         "gemini-3.1-flash-image",
@@ -110,6 +119,7 @@ MODELS = [
         "gemini-3.1-flash-image-preview",
         per_image={"*:*": "0.067"},
         max_images=4,
+        sim="simulator-gemini",
     ),
     DemoModel(
         "gemini-2.5-flash-image",
@@ -121,6 +131,7 @@ MODELS = [
         "gemini-2.5-flash-image",
         per_image={"*:*": "0.039"},
         max_images=4,
+        sim="simulator-gemini",
     ),
     DemoModel(
         "seedream-5.0-lite",
@@ -132,6 +143,7 @@ MODELS = [
         "seedream-5-0-lite",
         per_image={"*:*": "0.035"},
         max_images=4,
+        sim="simulator-ark",
     ),
     # Video
     DemoModel(
@@ -144,6 +156,7 @@ MODELS = [
         "seedance-2-0",
         per_second={"480p": "0.05", "720p": "0.10", "1080p": "0.20"},
         max_video_seconds=12,
+        sim="simulator-ark",
     ),
     DemoModel(
         "happy-horse-1.0",
@@ -188,6 +201,7 @@ MODELS = [
         "veo-3.1-generate-preview",
         per_second={"720p": "0.40", "1080p": "0.40"},
         max_video_seconds=8,
+        sim="simulator-gemini",
     ),
     # Tools
     DemoModel(
@@ -331,9 +345,10 @@ def load_demo_catalog(*, update: bool = False) -> dict[str, int]:
                 "kind": kind,
                 "base_url": _provider_url(base),
                 "enabled": enabled,
+                "api_key": SIMULATOR_KEY if slug.startswith("simulator-") else "",
             },
         )
-        if kind == Provider.Kind.SIMULATOR and provider.base_url != _provider_url(base):
+        if slug.startswith("simulator") and provider.base_url != _provider_url(base):
             provider.base_url = _provider_url(base)
             provider.save(update_fields=["base_url"])
         providers[slug] = provider
@@ -357,7 +372,9 @@ def load_demo_catalog(*, update: bool = False) -> dict[str, int]:
             model, created = Model.objects.get_or_create(slug=demo.slug, defaults=values)
         counts["models"] += created
 
-        routes = [("simulator", 0, True)]
+        routes = [(demo.sim, 0, True)]
+        if demo.sim != "simulator":
+            routes.append(("simulator", 1, True))
         if demo.kind == CHAT:
             routes.append(("simulator-b", 1, True))
         if demo.real_provider:

@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import timezone
@@ -96,7 +97,12 @@ def test_the_demo_catalog_loads_idempotently_with_the_seed_models():
         assert model.routes.filter(provider__kind="simulator", enabled=True).exists()
         assert selectors.price_in_force(model) is not None
     assert not Route.objects.filter(provider__kind="openai", enabled=True).exists()
-    assert not Provider.objects.exclude(kind="simulator").filter(enabled=True).exists()
+    # The only providers on are the simulator's, whatever protocol they speak.
+    for provider in Provider.objects.filter(enabled=True):
+        assert provider.slug.startswith("simulator")
+        assert provider.base_url.startswith(settings.SIMULATOR_URL)
+    gemini = Model.objects.get(slug="gemini-2.5-flash-image").routes.order_by("priority")
+    assert [r.provider.kind for r in gemini] == ["gemini", "simulator", "gemini"]
 
 
 def test_the_snapshot_follows_catalog_edits():
