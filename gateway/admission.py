@@ -213,6 +213,9 @@ def _admit(
         limits.note_refused(key.owner_id)
         idempotency.done(key.owner_id, idempotent, charged=0)  # refused: the key is free
         raise
+    except BaseException:
+        idempotency.done(key.owner_id, idempotent, charged=0)  # never left "in progress"
+        raise
     return Admission(
         request_id=request_id,
         key=key,

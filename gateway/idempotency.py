@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from gateway.errors import ApiError
 from gateway.models import IdempotencyKey
+from reapi.money import credits_text
 
 MAX_KEY_LENGTH = 255
 
@@ -117,8 +118,6 @@ def done(owner_id: int, requested: Requested | None, *, charged: int, result: st
 
 def used(record: IdempotencyKey) -> ApiError:
     """What a retry of a finished request whose answer we did not keep is told."""
-    from reapi.money import credits_text
-
     return ApiError(
         409,
         f"A request with this Idempotency-Key already completed (request {record.request_id}, "

@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 
+from gateway import webhooks
 from gateway.errors import bad_request
 
 MAX_N = 8
@@ -439,9 +440,7 @@ def parse_video(fields: dict[str, Any], reference: Any = None) -> VideoRequest:
         )
     callback_url = fields.get("callback_url") or ""
     if callback_url:
-        from gateway.webhooks import check_url
-
-        check_url(callback_url)
+        webhooks.check_url(callback_url)
     return VideoRequest(
         model=model, prompt=prompt, seconds=seconds, size=size, reference=reference,
         callback_url=callback_url,

@@ -17,6 +17,7 @@ import aiohttp
 import orjson
 from asgiref.sync import sync_to_async
 
+from accounts.keys import AuthenticatedKey
 from catalog.pricing import TokenUsage
 from gateway import admission as adm
 from gateway import (
@@ -79,15 +80,19 @@ async def _finish(admission: adm.Admission, outcome: adm.Outcome) -> int:
     return await asyncio.shield(task)
 
 
+def _public_base(request: ApiRequest) -> str:
+    """Where our signed links start (SITE_URL, or the host the request came to)."""
+    secure = request.headers.get("x-forwarded-proto") == "https"
+    return assets.public_base(request.headers.get("host"), secure=secure)
+
+
 def _idempotent(request: ApiRequest) -> idempotency.Requested | None:
     return idempotency.from_headers(request.headers, request.method, request.path, request.body)
 
 
 async def _replay(replay: idempotency.Replay, request: ApiRequest, dialect: Dialect) -> Response:
     """The answer to a retry of a finished request (gateway/idempotency.py)."""
-    base = assets.public_base(
-        request.headers.get("host"), secure=request.headers.get("x-forwarded-proto") == "https"
-    )
+    base = _public_base(request)
     record = replay.record
     try:
         payload = await sync_to_async(_replay_payload, thread_sensitive=False)(record, base)
@@ -109,25 +114,28 @@ def _replay_payload(record: Any, base: str) -> dict[str, Any]:
     raise idempotency.used(record)
 
 
-async def _keyed_get(request: ApiRequest, selector: Callable[[Any], Any]) -> Response:
-    """A GET answered from the database for the key's owner: auth and read in one hop."""
+async def _keyed(request: ApiRequest, action: Callable[[AuthenticatedKey], Any]) -> Response:
+    """Authenticate, then `action(key)` in the same thread hop: a payload, or a Response."""
     request_id = adm.new_request_id()
     raw_key = raw_key_from(request)
     try:
-        payload = await sync_to_async(
-            lambda: selector(adm.authenticate(raw_key)), thread_sensitive=False
+        result = await sync_to_async(
+            lambda: action(adm.authenticate(raw_key)), thread_sensitive=False
         )()
     except ApiError as error:
         return openai_error_response(error, request_id=request_id)
-    return json_response(payload, headers={"x-request-id": request_id})
+    if isinstance(result, Response):
+        result.headers["x-request-id"] = request_id
+        return result
+    return json_response(result, headers={"x-request-id": request_id})
 
 
 async def models(request: ApiRequest) -> Response:
-    return await _keyed_get(request, selectors.models_for)
+    return await _keyed(request, selectors.models_for)
 
 
 async def credits(request: ApiRequest) -> Response:
-    return await _keyed_get(request, selectors.credits_for)
+    return await _keyed(request, selectors.credits_for)
 
 
 async def chat_completions(request: ApiRequest) -> Response | StreamResponse:
@@ -430,10 +438,7 @@ async def _images(
             response_format=parsed.response_format,
             user_id=admission.key.owner_id,
             request_id=request_id,
-            base_url=assets.public_base(
-                request.headers.get("host"),
-                secure=request.headers.get("x-forwarded-proto") == "https",
-            ),
+            base_url=_public_base(request),
         )
         outcome = adm.Outcome(Status.OK, 200, units=len(data), **base)
     finally:
@@ -502,54 +507,37 @@ def _start_job(admission: adm.Admission, done: router.Completed) -> dict[str, An
     return videos.serialize(VideoJob.objects.select_related("asset").get(pk=job.pk))
 
 
-async def _keyed(request: ApiRequest, action: Callable[[int], Any]) -> Response:
-    """Authenticate, then `action(owner_id)` in one thread hop: a payload, or a Response."""
-    request_id = adm.new_request_id()
-    raw_key = raw_key_from(request)
-    try:
-        result = await sync_to_async(
-            lambda: action(adm.authenticate(raw_key).owner_id), thread_sensitive=False
-        )()
-    except ApiError as error:
-        return openai_error_response(error, request_id=request_id)
-    if isinstance(result, Response):
-        result.headers["x-request-id"] = request_id
-        return result
-    return json_response(result, headers={"x-request-id": request_id})
-
-
 async def videos_list(request: ApiRequest) -> Response:
     return await _keyed(
         request,
-        lambda owner: videos.listing(
-            owner, limit=request.query.get("limit"), after=request.query.get("after")
+        lambda key: videos.listing(
+            key.owner_id, limit=request.query.get("limit"), after=request.query.get("after")
         ),
     )
 
 
 async def video_retrieve(request: ApiRequest) -> Response:
     video_id = request.params["video_id"]
-    return await _keyed(request, lambda owner: videos.serialize(videos.owned(owner, video_id)))
+    return await _keyed(request, lambda key: videos.serialize(videos.owned(key.owner_id, video_id)))
 
 
 async def video_delete(request: ApiRequest) -> Response:
     video_id = request.params["video_id"]
-    return await _keyed(request, lambda owner: videos.delete_owned(owner, video_id))
+    return await _keyed(request, lambda key: videos.delete_owned(key.owner_id, video_id))
 
 
 async def video_content(request: ApiRequest) -> Response:
     """A redirect to our signed link of the stored file."""
     video_id = request.params["video_id"]
-    base = assets.public_base(
-        request.headers.get("host"), secure=request.headers.get("x-forwarded-proto") == "https"
-    )
+    base = _public_base(request)
     variant = request.query.get("variant", "video")
 
-    def locate(owner: int) -> Response:
+    def locate(key: AuthenticatedKey) -> Response:
         if variant != "video":
             raise ApiError(400, f"Only variant=video is kept, not '{variant[:30]}'.",
                            param="variant")  # fmt: skip
-        return Response(302, b"", {"location": base + videos.content_path(owner, video_id)})
+        path = videos.content_path(key.owner_id, video_id)
+        return Response(302, b"", {"location": base + path})
 
     return await _keyed(request, locate)
 

@@ -972,7 +972,7 @@ def parse_edit_request(body: dict[str, Any]) -> ImageParams:
     )
 
 
-async def _directive_faults(call: Call, spec: str) -> tuple[Faults, web.StreamResponse | None]:
+async def directive_faults(call: Call, spec: str) -> tuple[Faults, web.StreamResponse | None]:
     """Merge the prompt's directive into the request's faults and apply its server-level
     ones, which the server could not (it did not read the body): (faults, early answer)."""
     try:
@@ -999,7 +999,7 @@ async def edits(call: Call) -> web.StreamResponse:
         return render_error(exc.info)
     spec = edit_directive(body)
     if spec is not None:
-        faults, early = await _directive_faults(call, spec)
+        faults, early = await directive_faults(call, spec)
         if early is not None:
             return early
         call = dataclasses.replace(call, faults=faults)

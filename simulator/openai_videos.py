@@ -98,16 +98,12 @@ from aiohttp.http_exceptions import HttpProcessingError
 from simulator.endpoint import Call, Endpoint
 from simulator.faults import (
     ErrorInfo,
-    Faults,
-    FaultSpecError,
     find_directive,
-    parse_spec,
-    reset_connection,
 )
 from simulator.jsonshape import is_int as _is_int
 from simulator.jsonshape import json_type as _json_type
 from simulator.openai_common import json_response, new_id, render_error
-from simulator.openai_images import solid_png
+from simulator.openai_images import directive_faults, solid_png
 
 DEFAULT_MODEL = "sora-2"
 SECONDS = ("4", "8", "12")
@@ -466,26 +462,6 @@ def directive(body: Any) -> str | None:
     return None
 
 
-async def _directive_faults(call: Call, spec: str) -> tuple[Faults, web.StreamResponse | None]:
-    """Merge the prompt's directive into the request's faults and apply its server-level
-    ones, which the server could not (it did not read the body): (faults, early answer)."""
-    try:
-        extra = parse_spec(spec)
-    except FaultSpecError as exc:
-        return call.faults, render_error(ErrorInfo(400, f"simulator: bad fault spec: {exc}"))
-    faults = dataclasses.replace(call.faults, **extra)
-    if "latency_ms" in extra and faults.latency_ms > call.faults.latency_ms:
-        await asyncio.sleep((faults.latency_ms - call.faults.latency_ms) / 1000)
-    if "hang_s" in extra and faults.hang_s > call.faults.hang_s:
-        await asyncio.sleep(faults.hang_s - call.faults.hang_s)
-    if "reset" in extra and faults.reset:
-        return faults, reset_connection(call.request)
-    if faults.status is not None:
-        info = ErrorInfo(faults.status, code=faults.code, retry_after=faults.retry_after)
-        return faults, render_error(info)
-    return faults, None
-
-
 async def create(call: Call) -> web.StreamResponse:
     try:
         body = await _read_body(call.request)
@@ -494,7 +470,7 @@ async def create(call: Call) -> web.StreamResponse:
     faults = call.faults
     spec = directive(body)
     if spec is not None:
-        faults, early = await _directive_faults(call, spec)
+        faults, early = await directive_faults(call, spec)
         if early is not None:
             return early
     try:
