@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db import transaction
 
 from catalog.models import Model, Price, Provider, Route
+from gateway.providers.async_task import PRESETS
 from reapi.money import usd_to_micros as usd
 
 DEMO_PRICES_FROM = datetime(2026, 1, 1, tzinfo=UTC)
@@ -68,8 +69,17 @@ PROVIDERS = [
         "https://ark.ap-southeast.bytepluses.com/api/v3",
         False,
     ),
-    ("xai", "xAI", Provider.Kind.OPENAI, "https://api.x.ai/v1", False),
+    (
+        "xai-video",
+        "xAI Grok Imagine (videos)",
+        Provider.Kind.ASYNC_TASK,
+        "https://api.x.ai/v1",
+        False,
+    ),
+    ("vidu", "Vidu", Provider.Kind.ASYNC_TASK, "https://api.vidu.com", False),
 ]
+# Described task APIs (gateway/providers/async_task.py) take their shape from options.
+PROVIDER_OPTIONS = {"xai-video": PRESETS["grok-imagine"], "vidu": PRESETS["vidu"]}
 
 CHAT = Model.Kind.CHAT
 IMAGE = Model.Kind.IMAGE
@@ -175,8 +185,8 @@ MODELS = [
         VIDEO,
         "vidu",
         "Vidu's video model with strong motion consistency.",
-        None,
-        "vidu-q3",
+        "vidu",
+        "viduq3",
         per_second={"720p": "0.09", "1080p": "0.15"},
         max_video_seconds=16,
     ),
@@ -186,7 +196,7 @@ MODELS = [
         VIDEO,
         "xai",
         "xAI's video generation model with audio.",
-        "xai",
+        "xai-video",
         "grok-imagine-video",
         per_second={"720p": "0.07", "*": "0.07"},
         max_video_seconds=15,
@@ -346,6 +356,7 @@ def load_demo_catalog(*, update: bool = False) -> dict[str, int]:
                 "base_url": _provider_url(base),
                 "enabled": enabled,
                 "api_key": SIMULATOR_KEY if slug.startswith("simulator-") else "",
+                "options": PROVIDER_OPTIONS.get(slug, {}),
             },
         )
         if slug.startswith("simulator") and provider.base_url != _provider_url(base):

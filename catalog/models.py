@@ -9,6 +9,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
+TASK_AUTH_SCHEMES = ("bearer", "token", "x-api-key", "none")  # how a task API takes our key
+
 
 class Provider(models.Model):
     class Kind(models.TextChoices):
@@ -63,6 +65,8 @@ class Provider(models.Model):
             problems.append(f"'statuses' must map the provider's values to {sorted(ours)}")
         if not options.get("result_url_field") and not options.get("content_path"):
             problems.append("give 'result_url_field' or 'content_path'")
+        if options.get("auth", "bearer") not in TASK_AUTH_SCHEMES:
+            problems.append(f"'auth' must be one of {', '.join(TASK_AUTH_SCHEMES)}")
         if problems:
             raise ValidationError({"options": "; ".join(problems)})
 

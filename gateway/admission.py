@@ -66,9 +66,10 @@ def authenticate(raw_key: str | None) -> AuthenticatedKey:
         raise ApiError(401, str(exc), code=exc.code) from None
 
 
-def resolve_model(key: AuthenticatedKey, slug: str, *, kind: str) -> ModelInfo:
+def resolve_model(key: AuthenticatedKey, slug: str, *, kind: str | tuple[str, ...]) -> ModelInfo:
     model = selectors.get_model(slug)
-    if model is None or model.kind != kind:
+    kinds = (kind,) if isinstance(kind, str) else kind
+    if model is None or model.kind not in kinds:
         raise ApiError(
             404,
             f"The model '{slug}' does not exist or you do not have access to it.",
@@ -112,7 +113,7 @@ def _admit_known(
     key: AuthenticatedKey,
     *,
     slug: str,
-    kind: str,
+    kind: str | tuple[str, ...],
     request_id: str,
     stream: bool,
     worst_case: Callable[[ModelInfo, Price], tuple[int, str]],
@@ -188,7 +189,7 @@ def _admit(
     raw_key: str | None,
     *,
     slug: str,
-    kind: str,
+    kind: str | tuple[str, ...],
     request_id: str,
     endpoint: str,
     request: object,
@@ -320,11 +321,23 @@ def admit_video(
     idempotent: idempotency.Requested | None = None,
 ) -> Admission:
     """The hold is the whole job's price (seconds at the size's per-second price); it lives
-    until the job's deadline, past which the job fails and is refunded."""
+    until the job's deadline, past which the job fails and is refunded. A video model makes
+    a video (from an optional image); a tool model (Enhance Video) remakes the video it is
+    given, priced by that video's length."""
     unit: list[int] = []
 
     def worst_case(model: ModelInfo, price: Price) -> tuple[int, str]:
+        if model.kind == "tool" and not video.reference_is_video:
+            raise _invalid("input_reference", f"The model '{model.slug}' works on a video: "
+                           "send it as 'input_reference' (an MP4 or MOV file).")  # fmt: skip
+        if model.kind == "video" and video.reference_is_video:
+            raise _invalid("input_reference", f"The model '{model.slug}' takes an image as "
+                           "'input_reference', not a video.")  # fmt: skip
         if model.max_video_seconds is not None and video.seconds > model.max_video_seconds:
+            if video.reference_is_video:
+                raise _invalid("input_reference", f"The input video lasts {video.seconds} s; "
+                               f"the model '{model.slug}' takes videos of at most "
+                               f"{model.max_video_seconds} seconds.")  # fmt: skip
             raise _invalid(
                 "seconds",
                 f"seconds is too large: {video.seconds}. The model '{model.slug}' makes videos "
@@ -342,7 +355,7 @@ def admit_video(
     admission = _admit(
         raw_key,
         slug=video.model,
-        kind="video",
+        kind=("video", "tool"),
         request_id=request_id,
         endpoint="videos",
         request=video,

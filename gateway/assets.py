@@ -29,16 +29,6 @@ SALT = "reapi.assets.link"
 EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "video/mp4": "mp4"}
 
 
-def sniff_image_type(data: bytes) -> str:
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if data.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    return "application/octet-stream"
-
-
 def store(*, user_id: int, request_id: str, data: bytes, kind: str, content_type: str) -> Asset:
     """Save the bytes and their row; the file lives until now + ASSET_RETENTION_DAYS."""
     asset_id = uuid.uuid4()

@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 from asgiref.sync import sync_to_async
 
-from gateway import assets, http
+from gateway import assets, http, sniff
 from gateway.models import Asset
 
 MAX_DOWNLOAD_BYTES = 50 * 1024 * 1024
@@ -70,7 +70,7 @@ async def answer(
 def _store_all(images: list[bytes], user_id: int, request_id: str) -> list[Asset]:
     return [
         assets.store(user_id=user_id, request_id=request_id, data=data, kind=Asset.Kind.IMAGE,
-                     content_type=assets.sniff_image_type(data))
+                     content_type=sniff.image_type(data) or "application/octet-stream")
         for data in images
     ]  # fmt: skip
 

@@ -4,12 +4,12 @@ do not use ourselves go to the upstream untouched."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
 
-from gateway import webhooks
+from gateway import sniff, webhooks
 from gateway.errors import bad_request
 
 MAX_N = 8
@@ -311,7 +311,6 @@ MAX_IMAGE_PROMPT_CHARS = 32_000
 
 
 IMAGE_EDIT_FIELDS = IMAGE_FIELDS | {"input_fidelity"}
-IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"RIFF")
 MAX_IMAGE_UPLOAD_BYTES = 50 * 1024 * 1024
 MAX_EDIT_IMAGES = 16
 
@@ -329,16 +328,19 @@ def parse_image_edit(fields: dict[str, str], files: dict[str, list[Any]]) -> Ima
     if len(images) > MAX_EDIT_IMAGES:
         raise bad_request(f"At most {MAX_EDIT_IMAGES} images.", param="image")
     masks = [("mask", f) for f in files.get("mask", [])][:1]
+    checked = []
     for name, upload in images + masks:
         param = "mask" if name == "mask" else "image"
-        if not upload.data.startswith(IMAGE_MAGIC) or len(upload.data) > MAX_IMAGE_UPLOAD_BYTES:
+        image_type = sniff.image_type(upload.data)
+        if image_type is None or len(upload.data) > MAX_IMAGE_UPLOAD_BYTES:
             raise bad_request(f"'{param}' must be a PNG, JPEG or WebP file of at most 50 MB.",
                               param=param)  # fmt: skip
+        checked.append((name, replace(upload, content_type=image_type)))  # its true type
     body: dict[str, Any] = dict(fields)
     if "n" in body:
         body["n"] = int(body["n"]) if body["n"].isdigit() else body["n"]
     request = parse_image_generation(body, known=IMAGE_EDIT_FIELDS)
-    return ImageRequest(**{**request.__dict__, "files": tuple(images + masks)})
+    return ImageRequest(**{**request.__dict__, "files": tuple(checked)})
 
 
 def parse_image_generation(
@@ -397,14 +399,21 @@ VIDEO_FIELDS = frozenset(
 MAX_VIDEO_PROMPT_CHARS = 32_000
 
 
+MAX_VIDEO_UPLOAD_BYTES = 200 * 1024 * 1024
+
+
 @dataclass(frozen=True)
 class VideoRequest:
     model: str
-    prompt: str
-    seconds: int
+    prompt: str  # "" only for a video input (a tool such as Enhance Video needs none)
+    seconds: int  # of the video to make; with a video input, that video's length
     size: str  # WIDTHxHEIGHT
-    reference: Any = None  # multipart.UploadedFile of an input image, if any
+    reference: Any = None  # multipart.UploadedFile of an input image or video, if any
     callback_url: str = ""  # announced there when the job ends (gateway/webhooks.py)
+
+    @property
+    def reference_is_video(self) -> bool:
+        return self.reference is not None and sniff.is_video(self.reference.data)
 
     @property
     def resolution(self) -> str:
@@ -420,24 +429,60 @@ class VideoRequest:
         return "4k"
 
 
+def _video_reference(reference: Any) -> tuple[Any, int | None]:
+    """Check an uploaded `input_reference` by its bytes, not its declared type: the file with
+    its true content type and, for a video, its length in whole seconds (rounded up)."""
+    if (image_type := sniff.image_type(reference.data)) is not None:
+        if len(reference.data) > MAX_IMAGE_UPLOAD_BYTES:
+            raise bad_request("'input_reference' must be an image of at most 50 MB.",
+                              param="input_reference")  # fmt: skip
+        return replace(reference, content_type=image_type), None
+    if (video_type := sniff.video_type(reference.data)) is None:
+        raise bad_request("'input_reference' must be a PNG, JPEG or WebP image, or an MP4 or "
+                          "MOV video.", param="input_reference")  # fmt: skip
+    if len(reference.data) > MAX_VIDEO_UPLOAD_BYTES:
+        raise bad_request("'input_reference' must be a video of at most 200 MB.",
+                          param="input_reference")  # fmt: skip
+    length_ms = sniff.video_duration_ms(reference.data)
+    if length_ms is None:
+        raise bad_request("The video in 'input_reference' does not say how long it is (no "
+                          "movie header): send a finished MP4 or MOV file.",
+                          param="input_reference")  # fmt: skip
+    return replace(reference, content_type=video_type), -(-length_ms // 1000)
+
+
 def parse_video(fields: dict[str, Any], reference: Any = None) -> VideoRequest:
-    """A video request from a JSON body or a form's fields (values may be strings)."""
+    """A video request from a JSON body or a form's fields (values may be strings). With a
+    video as `input_reference` the length is that video's: `seconds` may be left out, and if
+    given must agree; the prompt may be left out."""
     refuse_unknown_fields(fields, VIDEO_FIELDS)
     model = _model(fields)
-    prompt = _prompt(fields, MAX_VIDEO_PROMPT_CHARS)
-    seconds = fields.get("seconds", "4")
+    if isinstance(fields.get("input_reference"), str | dict):
+        raise bad_request(
+            "'input_reference' must be an uploaded file (multipart/form-data).",
+            param="input_reference",
+        )
+    input_seconds = None
+    if reference is not None:
+        reference, input_seconds = _video_reference(reference)
+    if input_seconds is not None and fields.get("prompt") is None:
+        prompt = ""
+    else:
+        prompt = _prompt(fields, MAX_VIDEO_PROMPT_CHARS)
+    seconds = fields.get("seconds", "4" if input_seconds is None else input_seconds)
     if isinstance(seconds, str) and seconds.isdigit():
         seconds = int(seconds)
     if not _is_int(seconds) or not 1 <= seconds <= 600:
         raise bad_request("'seconds' must be a whole number of seconds.", param="seconds")
+    if input_seconds is not None and seconds != input_seconds:
+        raise bad_request(
+            f"'seconds' must match the input video, which lasts {input_seconds} s (rounded "
+            "up); leave it out to use that.",
+            param="seconds",
+        )
     size = fields.get("size", "1280x720")
     if not isinstance(size, str) or size == "auto" or not _valid_size(size):
         raise bad_request("'size' must be WIDTHxHEIGHT, e.g. '1280x720'.", param="size")
-    if isinstance(fields.get("input_reference"), str | dict):
-        raise bad_request(
-            "'input_reference' must be an uploaded image file (multipart/form-data).",
-            param="input_reference",
-        )
     callback_url = fields.get("callback_url") or ""
     if callback_url:
         webhooks.check_url(callback_url)

@@ -450,7 +450,8 @@ async def _images(
 
 
 def _video_request(request: ApiRequest) -> VideoRequest:
-    """A video request as JSON, or as the form the openai SDK sends (with an optional image)."""
+    """A video request as JSON, or as the form the openai SDK sends (with an optional image or
+    video as `input_reference`)."""
     content_type = request.headers.get("content-type")
     if not multipart.is_multipart(content_type):
         return parse_video(parse_json_body(request.body))
@@ -459,8 +460,6 @@ def _video_request(request: ApiRequest) -> VideoRequest:
     if unexpected:
         raise ApiError(400, f"Unexpected file field '{unexpected[:50]}'.", param=unexpected[:50])
     reference = files["input_reference"][0] if "input_reference" in files else None
-    if reference is not None and not reference.content_type.startswith("image/"):
-        raise ApiError(400, "'input_reference' must be an image.", param="input_reference")
     return parse_video(fields, reference)
 
 

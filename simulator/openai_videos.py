@@ -28,8 +28,11 @@ Content (deterministic, so a client can check what it downloads):
 
 * `variant=video` (the default): `video/mp4`, a structurally valid ISO BMFF file of exactly
   `BYTES_PER_SECOND` (16 KiB) x seconds bytes: an `ftyp` box (major brand `isom`, minor version
-  0x200, compatible brands isom, iso2, avc1, mp41), then one `mdat` box whose payload is
-  SHAKE-256 of SHA-256 over (model, prompt, seconds, size). No `moov`: not playable.
+  0x200, compatible brands isom, iso2, avc1, mp41), a `moov` box holding only a movie header
+  (`mvhd`, version 0, timescale 1000, the duration `seconds`), then one `mdat` box whose
+  payload is SHAKE-256 of SHA-256 over (model, prompt, seconds, size). No tracks: not
+  playable, but a reader finds its length (so a finished video can be sent back as the input
+  of Enhance Video).
   `video_mp4` gives the exact bytes for tests.
 * `variant=thumbnail` and `variant=spritesheet`: `image/png`, a solid PNG of the video's size
   (the colour from the same hash and the variant); the real API sends WEBP and JPEG.
@@ -74,9 +77,12 @@ name is accepted); `seconds` not "4", "8" or "12" (JSON may send the integer; ab
 an image file (PNG, JPEG or WEBP, by its first bytes) in a form, nor an object with exactly one
 of `image_url` / `file_id` (non-empty strings; in a form the fields `input_reference[image_url]`
 or `input_reference[file_id]`, how multipart encoders flatten an object). The reference is
-checked, then ignored. For list: `limit` not an integer in 1..100 (default 20), `order` not
-asc/desc (default desc), `after` not a job of that scope's list. For content: `variant` not
-video/thumbnail/spritesheet.
+checked, then ignored. A video file (MP4 or MOV, by its `ftyp` box) is the input of a
+video-to-video tool (Enhance Video): then `prompt` may be left out (""), `seconds` may be any
+whole number from 1 to 600 (the input's length), `size` any WIDTHxHEIGHT up to 4096 a side,
+and the content's hash also covers the input's SHA-256, so the output is the input's remake.
+For list: `limit` not an integer in 1..100 (default 20), `order` not asc/desc (default desc),
+`after` not a job of that scope's list. For content: `variant` not video/thumbnail/spritesheet.
 """
 
 from __future__ import annotations
@@ -123,6 +129,7 @@ MAX_PROGRESS_UNFINISHED = 99
 ASSET_TTL_S = 3600  # expires_at - completed_at (informational)
 BYTES_PER_SECOND = 16 * 1024  # of video: the MP4 is exactly this many bytes per second
 MAX_JOBS = 512
+MAX_VIDEO_INPUT_SECONDS = 600
 BASE_PATH = "/v1/videos"
 FAILED_MESSAGE = "Video generation failed (simulated by the `job=fail` fault)."
 
@@ -145,7 +152,8 @@ class VideoParams:
     prompt: str
     seconds: str
     size: str
-    reference: str | None  # "file", "image_url", "file_id" or None: checked, then ignored
+    reference: str | None  # "file", "video", "image_url", "file_id" or None
+    source: str = ""  # SHA-256 hex of an input video: what the output is made from
 
 
 @dataclass(slots=True)
@@ -204,7 +212,9 @@ def _prompt(body: dict[str, Any]) -> str:
     return prompt
 
 
-def _seconds(body: dict[str, Any]) -> str:
+def _seconds(body: dict[str, Any], *, any_length: bool = False) -> str:
+    """One of SECONDS; with an input video (`any_length`), any whole number up to
+    MAX_VIDEO_INPUT_SECONDS, the length of the video it remakes."""
     value = body.get("seconds")
     if value is None:
         return DEFAULT_SECONDS
@@ -214,17 +224,24 @@ def _seconds(body: dict[str, Any]) -> str:
         text = value
     else:
         raise _wrong_type("seconds", "a string", value)
+    if any_length and text.isdigit() and 1 <= int(text) <= MAX_VIDEO_INPUT_SECONDS:
+        return str(int(text))
     if text not in SECONDS:
         raise _invalid_value("seconds", value, SECONDS)
     return text
 
 
-def _size(body: dict[str, Any]) -> str:
+def _size(body: dict[str, Any], *, any_size: bool = False) -> str:
+    """One of SIZES; with an input video (`any_size`), any WIDTHxHEIGHT up to 4096 a side."""
     value = body.get("size")
     if value is None:
         return DEFAULT_SIZE
     if not isinstance(value, str):
         raise _wrong_type("size", "a string", value)
+    width, x, height = value.partition("x")
+    if any_size and x and width.isdigit() and height.isdigit():
+        if 16 <= int(width) <= 4096 and 16 <= int(height) <= 4096:
+            return f"{int(width)}x{int(height)}"
     if value not in SIZES:
         raise _invalid_value("size", value, SIZES)
     return value
@@ -238,18 +255,23 @@ def _is_image(data: bytes) -> bool:
     )
 
 
-def _reference(body: dict[str, Any]) -> str | None:
+def _reference(body: dict[str, Any]) -> tuple[str | None, str]:
+    """What the reference is, and for a video the SHA-256 hex of its bytes."""
     value = body.get("input_reference")
     if value is None:
-        return None
+        return None, ""
     if isinstance(value, web.FileField):
-        if not _is_image(value.file.read(16)):
+        data = value.file.read()
+        if data[4:8] == b"ftyp":  # an MP4/MOV: the input of a video-to-video tool
+            return "video", hashlib.sha256(data).hexdigest()
+        if not _is_image(data[:16]):
             raise InvalidRequest(
-                "Invalid file 'input_reference': expected a JPEG, PNG or WEBP image.",
+                "Invalid file 'input_reference': expected a JPEG, PNG or WEBP image, or an "
+                "MP4 or MOV video.",
                 param="input_reference",
                 code="invalid_image_format",
             )
-        return "file"
+        return "file", ""
     if not isinstance(value, dict):
         raise _wrong_type("input_reference", "a file or an object", value)
     for key in value:
@@ -269,7 +291,7 @@ def _reference(body: dict[str, Any]) -> str | None:
     key = given[0]
     if not isinstance(value[key], str) or not value[key]:
         raise _wrong_type(f"input_reference.{key}", "a non-empty string", value[key])
-    return key
+    return key, ""
 
 
 def parse_request(body: Any) -> VideoParams:
@@ -285,7 +307,8 @@ def parse_request(body: Any) -> VideoParams:
             raise InvalidRequest(
                 f"Unknown parameter: '{key}'.", param=key, code="unknown_parameter"
             )
-    prompt = _prompt(body)
+    reference, source = _reference(body)
+    prompt = "" if reference == "video" and body.get("prompt") is None else _prompt(body)
     model = body.get("model")
     if model is None:
         model = DEFAULT_MODEL
@@ -294,9 +317,10 @@ def parse_request(body: Any) -> VideoParams:
     return VideoParams(
         model=model,
         prompt=prompt,
-        seconds=_seconds(body),
-        size=_size(body),
-        reference=_reference(body),
+        seconds=_seconds(body, any_length=reference == "video"),
+        size=_size(body, any_size=reference == "video"),
+        reference=reference,
+        source=source,
     )
 
 
@@ -340,19 +364,28 @@ async def _read_body(request: web.Request) -> Any:
 _FTYP = struct.pack(">I4s4sI", 32, b"ftyp", b"isom", 0x200) + b"isomiso2avc1mp41"
 
 
-def _seed(model: str, prompt: str, seconds: str, size: str) -> bytes:
-    key = f"{model}\x00{prompt}\x00{seconds}\x00{size}".encode("utf-8", "surrogatepass")
-    return hashlib.sha256(key).digest()
+def _seed(model: str, prompt: str, seconds: str, size: str, source: str = "") -> bytes:
+    key = f"{model}\x00{prompt}\x00{seconds}\x00{size}"
+    if source:
+        key += f"\x00{source}"
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).digest()
 
 
 @lru_cache(maxsize=8)
-def video_mp4(model: str, prompt: str, seconds: str = "4", size: str = "720x1280") -> bytes:
-    """The MP4 the simulator serves for a job with these parameters.
+def video_mp4(
+    model: str, prompt: str, seconds: str = "4", size: str = "720x1280", source: str = ""
+) -> bytes:
+    """The MP4 the simulator serves for a job with these parameters (`source`: the SHA-256
+    hex of the input video, for a job that remakes one).
 
     Public so that tests (the gateway's too) can compute the expected download directly."""
     total = BYTES_PER_SECOND * int(seconds)
-    payload = hashlib.shake_256(_seed(model, prompt, seconds, size)).digest(total - 40)
-    return _FTYP + struct.pack(">I4s", 8 + len(payload), b"mdat") + payload
+    mvhd_body = struct.pack(">B3xIIII", 0, 0, 0, 1000, 1000 * int(seconds)) + bytes(80)
+    mvhd = struct.pack(">I4s", 8 + len(mvhd_body), b"mvhd") + mvhd_body
+    moov = struct.pack(">I4s", 8 + len(mvhd), b"moov") + mvhd
+    head = len(_FTYP) + len(moov) + 8
+    payload = hashlib.shake_256(_seed(model, prompt, seconds, size, source)).digest(total - head)
+    return _FTYP + moov + struct.pack(">I4s", 8 + len(payload), b"mdat") + payload
 
 
 def preview_png(model: str, prompt: str, seconds: str, size: str, variant: str) -> bytes:
@@ -602,7 +635,7 @@ async def content(call: Call) -> web.StreamResponse:
         )
     params = job.params
     if variant == "video":
-        data = video_mp4(params.model, params.prompt, params.seconds, params.size)
+        data = video_mp4(params.model, params.prompt, params.seconds, params.size, params.source)
         content_type = "video/mp4"
     else:
         data = preview_png(params.model, params.prompt, params.seconds, params.size, variant)

@@ -64,6 +64,8 @@ class ArkAdapter(OpenAIAdapter):
         )
 
     def video_create_request(self, route: RouteInfo, video: VideoRequest) -> UpstreamRequest:
+        if video.reference_is_video:
+            raise NotImplementedError("Seedance takes an image, not a video, as its first frame")
         content: list[dict[str, Any]] = [{"type": "text", "text": video.prompt}]
         if video.reference is not None:
             content.append({"type": "image_url", "image_url": {"url": _data_url(video.reference)},

@@ -14,19 +14,30 @@ done, download a link". Staff describe such an API in the provider's `options`:
       "progress_field": "progress",                 # optional, 0-100
       "result_url_field": "content.video_url",      # a link to the finished file, or
       "content_path": "/tasks/{id}/content",        # ... a path we GET with our key
-      "auth": "bearer"                              # bearer | x-api-key | none
+      "auth": "bearer"                              # bearer | token | x-api-key | none
     }
 
-Field names are dotted paths into the JSON. A value of `create_body` that is exactly one
-placeholder keeps its type (`"{seconds}"` becomes the number 8); other strings are filled in
-as text. A status the mapping does not know counts as still running; the job's deadline
-bounds that. Links in `result_url_field` are fetched without our key (they are pre-signed,
-as Ark's are); `content_path` is fetched with it. Only videos: every other operation goes
-to the model's next route.
+An input the client uploads goes in as a data URL (`data:<type>;base64,...`) where the body
+names `"{input_image_url}"` (an image) or `"{input_video_url}"` (a video: Enhance Video and
+other tools); a value naming an input the request did not bring is left out, and a request
+whose input the body does not name goes to the model's next route. Field names are dotted
+paths into the JSON; a number
+picks from a list (`creations.0.url`).
+
+`PRESETS` below describes real task APIs (Vidu, xAI's Grok Imagine) from their public
+documentation; the demo catalog gives them to its disabled `vidu` and `xai-video` providers.
+Check them against the provider's current documentation before enabling a route.
+
+A value of `create_body` that is exactly one placeholder keeps its type (`"{seconds}"`
+becomes the number 8); other strings are filled in as text. A status the mapping does not
+know counts as still running; the job's deadline bounds that. Links in `result_url_field`
+are fetched without our key (they are pre-signed, as Ark's are); `content_path` is fetched
+with it. Only videos: every other operation goes to the model's next route.
 """
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 from urllib.parse import quote
 
@@ -42,12 +53,44 @@ from gateway.providers.base import (
 )
 from gateway.schemas import VideoRequest
 
+PRESETS: dict[str, dict[str, Any]] = {
+    # Vidu (api.vidu.com): Authorization "Token <key>"; tasks under /ent/v2.
+    "vidu": {
+        "create_path": "/ent/v2/text2video",
+        "create_body": {"model": "{model}", "prompt": "{prompt}", "duration": "{seconds}",
+                        "resolution": "{resolution}", "images": ["{input_image_url}"]},
+        "id_field": "task_id",
+        "poll_path": "/ent/v2/tasks/{id}/creations",
+        "status_field": "state",
+        "statuses": {"created": "queued", "queueing": "queued", "processing": "in_progress",
+                     "success": "completed", "failed": "failed"},
+        "result_url_field": "creations.0.url",
+        "auth": "token",
+    },
+    # xAI Grok Imagine (api.x.ai/v1): a request id, polled until "done".
+    "grok-imagine": {
+        "create_path": "/videos/generations",
+        "create_body": {"model": "{model}", "prompt": "{prompt}", "duration": "{seconds}",
+                        "resolution": "{resolution}", "image": {"url": "{input_image_url}"}},
+        "id_field": "request_id",
+        "poll_path": "/videos/{id}",
+        "status_field": "status",
+        "statuses": {"pending": "in_progress", "done": "completed", "failed": "failed",
+                     "expired": "failed"},
+        "result_url_field": "video.url",
+        "auth": "bearer",
+    },
+}  # fmt: skip
+
 
 def _dig(payload: Any, path: str) -> Any:
     for name in path.split("."):
-        if not isinstance(payload, dict):
+        if isinstance(payload, list) and name.isdigit():
+            payload = payload[int(name)] if int(name) < len(payload) else None
+        elif isinstance(payload, dict):
+            payload = payload.get(name)
+        else:
             return None
-        payload = payload.get(name)
     return payload
 
 
@@ -64,6 +107,21 @@ def _fill(template: Any, values: dict[str, Any]) -> Any:
     return template
 
 
+def _prune(body: Any) -> Any:
+    """Drop what names an input the request did not bring (a placeholder left unfilled)."""
+    if isinstance(body, dict):
+        return {k: _prune(v) for k, v in body.items() if not _unfilled(v)}
+    if isinstance(body, list):
+        return [_prune(v) for v in body if not _unfilled(v)]
+    return body
+
+
+def _unfilled(value: Any) -> bool:
+    return value in ("{input_image_url}", "{input_video_url}") or (
+        isinstance(value, dict | list) and bool(value) and not _prune(value)
+    )
+
+
 class AsyncTaskAdapter(NoMedia):
     def _options(self, route: RouteInfo) -> dict[str, Any]:
         options = route.options or {}
@@ -76,19 +134,25 @@ class AsyncTaskAdapter(NoMedia):
         auth = options.get("auth", "bearer")
         if route.api_key and auth == "bearer":
             headers["authorization"] = f"Bearer {route.api_key}"
+        elif route.api_key and auth == "token":
+            headers["authorization"] = f"Token {route.api_key}"
         elif route.api_key and auth == "x-api-key":
             headers["x-api-key"] = route.api_key
         return headers
 
     def video_create_request(self, route: RouteInfo, video: VideoRequest) -> UpstreamRequest:
         options = self._options(route)
-        if video.reference is not None:
-            raise NotImplementedError("no input image for a described task API (yet)")
+        template = options.get("create_body") or {"model": "{model}", "prompt": "{prompt}"}
         values = {"model": route.upstream_model, "prompt": video.prompt,
                   "seconds": video.seconds, "size": video.size,
                   "resolution": video.resolution}  # fmt: skip
-        body = _fill(options.get("create_body") or {"model": "{model}", "prompt": "{prompt}"},
-                     values)  # fmt: skip
+        if video.reference is not None:
+            wanted = "{input_video_url}" if video.reference_is_video else "{input_image_url}"
+            if wanted not in orjson.dumps(template).decode():
+                raise NotImplementedError("this task API is not described as taking that input")
+            encoded = base64.b64encode(video.reference.data).decode("ascii")
+            values[wanted[1:-1]] = f"data:{video.reference.content_type};base64,{encoded}"
+        body = _prune(_fill(template, values))
         return UpstreamRequest(
             route.base_url + options["create_path"], self._headers(route, options),
             orjson.dumps(body),

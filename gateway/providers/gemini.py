@@ -203,6 +203,8 @@ class GeminiAdapter(NoMedia):
 
     # Veo: a long-running operation, polled by name; the finished file needs our key.
     def video_create_request(self, route: RouteInfo, video: VideoRequest) -> UpstreamRequest:
+        if video.reference_is_video:
+            raise NotImplementedError("Veo takes an image, not a video, as input")
         instance: dict[str, Any] = {"prompt": video.prompt}
         if video.reference is not None:
             data = base64.b64encode(video.reference.data).decode("ascii")

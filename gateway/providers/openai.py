@@ -149,6 +149,8 @@ class OpenAIAdapter:
     def video_create_request(self, route: RouteInfo, video: VideoRequest) -> UpstreamRequest:
         fields = {"model": route.upstream_model, "prompt": video.prompt,
                   "seconds": str(video.seconds), "size": video.size}  # fmt: skip
+        if not video.prompt:  # a tool working on the video it is given needs none
+            del fields["prompt"]
         if video.reference is None:
             return UpstreamRequest(
                 f"{route.base_url}/videos", json_headers(route), orjson.dumps(fields)

@@ -168,3 +168,42 @@ def test_a_described_task_api_must_say_where_to_post_poll_and_fetch():
         "statuses": {"pending": "queued", "success": "completed", "error": "failed"},
     }  # fmt: skip
     provider.clean()
+    provider.options["auth"] = "basic"
+    with pytest.raises(ValidationError, match="auth"):
+        provider.clean()
+
+
+@pytest.mark.django_db
+def test_the_demo_catalogs_vidu_and_grok_presets_are_valid_and_read_their_answers():
+    """The presets are written from the providers' public documentation; their answers here
+    are the documented examples."""
+    from catalog.demo import load_demo_catalog
+    from catalog.selectors import RouteInfo
+    from gateway.providers.async_task import AsyncTaskAdapter
+
+    load_demo_catalog()
+    adapter = AsyncTaskAdapter()
+    documented = {
+        "vidu": ({"task_id": "8151", "state": "created"},
+                 {"state": "success", "creations": [{"id": "c1", "url": "https://v/1.mp4"}]},
+                 "Token vidu-key"),
+        "xai-video": ({"request_id": "d97415a1"},
+                      {"status": "done", "video": {"url": "https://x/v.mp4", "duration": 8}},
+                      "Bearer xai-video-key"),
+    }  # fmt: skip
+    for slug, (created, finished, authorization) in documented.items():
+        provider = Provider.objects.get(slug=slug)
+        provider.full_clean()
+        route = RouteInfo(
+            id=1, provider_slug=slug, provider_kind=provider.kind, base_url=provider.base_url,
+            api_key=f"{slug}-key", upstream_model="m", priority=0, weight=1,
+            connect_timeout_ms=1, first_byte_timeout_ms=1, read_timeout_ms=1,
+            options=provider.options,
+        )  # fmt: skip
+        job = adapter.video_create_result(route, created, None)
+        poll = adapter.video_poll_request(route, job.body["upstream_id"])
+        assert poll.headers["authorization"] == authorization
+        assert job.body["upstream_id"] in poll.url
+        result = adapter.video_poll_result(route, finished)
+        assert result.status == "completed" and result.content_url.startswith("https://")
+        assert provider.routes.filter(enabled=False).exists()  # staff enable them

@@ -222,6 +222,39 @@ def test_multipart_reference_images_are_recognised_by_their_bytes(http, sim, ima
     assert response.status_code == 200, response.text
 
 
+def test_an_input_video_is_remade_at_its_own_length_without_a_prompt(http, sim):
+    import hashlib
+
+    clip = b"\x00\x00\x00\x10ftypisom\x00\x00\x02\x00" + b"frames" * 10
+
+    def enhance(data: bytes, **fields: str) -> dict[str, Any]:
+        response = http.post(
+            sim.url() + "/videos",
+            data={"model": "enhance-video-1.0", "size": "1280x720", **fields},
+            files={"input_reference": ("clip.mp4", data, "video/mp4")},
+            timeout=5,
+        )
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    assert enhance(clip, seconds="2", size="3840x2160")["size"] == "3840x2160"
+    video = enhance(clip, seconds="3")
+    assert (video["seconds"], video["prompt"]) == ("3", "")
+    time.sleep(0.7)  # the default job takes about 600 ms
+    data = get(http, sim, f"/{video['id']}/content").content
+    assert data == video_mp4("enhance-video-1.0", "", "3", "1280x720",
+                             hashlib.sha256(clip).hexdigest())  # fmt: skip
+    assert data != video_mp4("enhance-video-1.0", "", "3", "1280x720")
+    assert enhance(clip + b"!", seconds="3")["id"] != video["id"]
+    too_long = http.post(
+        sim.url() + "/videos",
+        data={"seconds": "601"},
+        files={"input_reference": ("clip.mp4", clip, "video/mp4")},
+        timeout=5,
+    )
+    assert_error(too_long, 400, param="seconds")
+
+
 def test_multipart_validation(http, sim):
     url = sim.url() + "/videos"
     not_an_image = http.post(
@@ -446,7 +479,9 @@ def test_the_download_is_a_deterministic_mp4_of_16_kib_per_second(http, sim, sec
     assert len(data) == BYTES_PER_SECOND * int(seconds)
     assert int(response.headers["content-length"]) == len(data)
     found = boxes(data)
-    assert [kind for kind, _ in found] == [b"ftyp", b"mdat"]
+    assert [kind for kind, _ in found] == [b"ftyp", b"moov", b"mdat"]
+    timescale, duration = struct.unpack(">II", found[1][1][8 + 12 : 8 + 20])  # moov → mvhd
+    assert duration == timescale * int(seconds)
     ftyp = found[0][1]
     assert ftyp[:4] == b"isom"
     brands = {ftyp[i : i + 4] for i in range(8, len(ftyp), 4)}
