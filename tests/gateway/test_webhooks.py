@@ -7,6 +7,7 @@ import base64
 import hashlib
 import hmac
 import json
+import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -17,6 +18,7 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.models import User
+from gateway import webhooks
 from gateway.models import VideoJob
 from tests.gateway.test_videos import run_until_done
 
@@ -124,3 +126,45 @@ def test_the_secret_is_shown_and_rotated_in_settings(gateway):
     )
     browser.post(reverse("accounts:webhook-secret"))
     assert User.objects.get(pk=gateway.user.pk).webhook_secret not in {"", first}
+
+
+SECRET = "whsec_" + base64.b64encode(b"k" * 24).decode()
+
+
+def fake_dns(monkeypatch, name: str, answers: list[str]) -> list[str]:
+    """Answer `name` with the next of `answers` (the last one again after that); other names
+    as usual. Returns the log of lookups of `name`."""
+    real, asked = socket.getaddrinfo, []
+
+    def resolve(host, port, *args, **kwargs):
+        if host != name:
+            return real(host, port, *args, **kwargs)
+        asked.append(host)
+        address = answers[min(len(asked), len(answers)) - 1]
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    return asked
+
+
+def test_a_webhook_goes_to_the_address_that_was_checked_not_a_later_dns_answer(
+    receiver, monkeypatch
+):
+    # DNS rebinding: the first answer passes the check, a second would point elsewhere (a
+    # loopback address nothing listens on). The name is resolved once and that address used.
+    asked = fake_dns(monkeypatch, "localhost", ["127.0.0.1", "127.0.0.3"])
+    url = receiver.url.replace("127.0.0.1", "localhost")
+    assert webhooks.send(url, SECRET, "video.completed", "video_1")
+    assert len(asked) == 1 and len(receiver.received) == 1
+    headers, body = receiver.received[0]
+    assert headers["host"] == f"localhost:{receiver.server.server_port}"
+    assert verify(SECRET, headers, body) and json.loads(body)["data"] == {"id": "video_1"}
+
+
+def test_a_name_that_resolves_to_a_private_address_is_never_called(monkeypatch, settings):
+    settings.WEBHOOK_ALLOW_LOOPBACK = False
+    asked = fake_dns(monkeypatch, "hooks.customer.example", ["10.0.0.5"])
+    webhooks.check_url("https://hooks.customer.example/x")  # fine before it is resolved
+    with pytest.raises(webhooks.Unsafe):
+        webhooks.send("https://hooks.customer.example/x", SECRET, "video.completed", "video_1")
+    assert asked == ["hooks.customer.example"]
