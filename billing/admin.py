@@ -9,7 +9,7 @@ from django.utils.html import format_html
 
 from billing import ledger
 from billing.forms import AdjustmentForm
-from billing.models import CreditAccount, Hold, LedgerEntry
+from billing.models import CreditAccount, CreditPack, Hold, LedgerEntry, PaymentIssue, Plan
 from billing.templatetags.credits import credits
 
 
@@ -131,3 +131,49 @@ class CreditAccountAdmin(admin.ModelAdmin):
             "opts": self.model._meta,
         }
         return TemplateResponse(request, "admin/billing/adjust.html", context)
+
+
+class OfferAdmin(admin.ModelAdmin):
+    """Plans and packs; `manage.py sync_stripe_products` puts them on sale in Stripe."""
+
+    list_display = ("name", "slug", "price", "credits", "active", "on_sale")
+    list_filter = ("active",)
+    search_fields = ("name", "slug")
+    readonly_fields = ("stripe_product_id", "stripe_price_id")
+    prepopulated_fields = {"slug": ("name",)}
+
+    @admin.display(description="Price")
+    def price(self, obj) -> str:
+        from billing.templatetags.credits import money
+
+        return money(obj.price_cents, obj.currency)
+
+    @admin.display(description="Credits")
+    def credits(self, obj) -> str:
+        return credits(obj.credits_micros)
+
+    @admin.display(description="In Stripe", boolean=True)
+    def on_sale(self, obj) -> bool:
+        return bool(obj.stripe_price_id)
+
+
+@admin.register(Plan)
+class PlanAdmin(OfferAdmin):
+    list_display = (*OfferAdmin.list_display, "interval")
+    fields = ("name", "slug", "interval", "price_cents", "currency", "credits_micros",
+              "rpm_limit", "tpm_limit", "concurrency_limit", "active", "sort_order",
+              "stripe_product_id", "stripe_price_id")  # fmt: skip
+
+
+@admin.register(CreditPack)
+class CreditPackAdmin(OfferAdmin):
+    fields = ("name", "slug", "price_cents", "currency", "credits_micros", "active",
+              "sort_order", "stripe_product_id", "stripe_price_id")  # fmt: skip
+
+
+@admin.register(PaymentIssue)
+class PaymentIssueAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "user", "kind", "stripe_id", "amount_cents", "resolved_at")
+    list_filter = ("kind", "resolved_at")
+    search_fields = ("user__email", "stripe_id")
+    list_select_related = ("user",)

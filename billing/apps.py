@@ -6,4 +6,9 @@ class BillingConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from billing import signals  # noqa: F401  (a credit account for every new user)
+        from billing import (
+            signals,  # noqa: F401  (a credit account for every new user)
+            stripe_hooks,
+        )
+
+        stripe_hooks.connect()  # Stripe webhooks (through dj-stripe) grant credits

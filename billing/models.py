@@ -7,6 +7,7 @@ billing/ledger.py writes these tables.
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
@@ -128,3 +129,92 @@ class Hold(models.Model):
 
     def __str__(self) -> str:
         return f"Hold {self.request_id} ({self.state})"
+
+
+class Offer(models.Model):
+    """What a plan and a credit pack share: a price in the currency's smallest unit (cents),
+    the credits it buys, and the Stripe product and price that sell it (written by
+    `manage.py sync_stripe_products`, never by hand)."""
+
+    slug = models.SlugField(max_length=50, unique=True)
+    name = models.CharField(max_length=100)
+    price_cents = models.PositiveIntegerField(help_text="In the currency's smallest unit.")
+    currency = models.CharField(max_length=3, default="usd")
+    credits_micros = models.BigIntegerField(
+        help_text="Credits granted (per period, for a plan), in micro-credits."
+    )
+    active = models.BooleanField(default=True, help_text="Offered to customers.")
+    sort_order = models.PositiveIntegerField(default=0)
+    stripe_product_id = models.CharField(max_length=255, blank=True, editable=False)
+    stripe_price_id = models.CharField(max_length=255, blank=True, editable=False, db_index=True)
+
+    class Meta:
+        abstract = True
+        ordering = ("sort_order", "price_cents")
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def lookup_key(self) -> str:
+        """The Stripe price's lookup key: stable across price changes."""
+        return f"reapi-{self._meta.model_name}-{self.slug}"
+
+    def clean(self) -> None:
+        if self.credits_micros is not None and self.credits_micros <= 0:
+            raise ValidationError({"credits_micros": "Must be a positive number of micro-credits."})
+        if len(self.currency) != 3 or not self.currency.isalpha():
+            raise ValidationError({"currency": "A three-letter ISO currency code, e.g. usd."})
+        self.currency = self.currency.lower()
+
+
+class Plan(Offer):
+    """A subscription: billed every interval until cancelled; each paid period grants its
+    credits once. Its limits become the subscriber's defaults."""
+
+    class Interval(models.TextChoices):
+        MONTH = "month", "Monthly"
+        YEAR = "year", "Yearly"
+
+    interval = models.CharField(max_length=10, choices=Interval.choices, default=Interval.MONTH)
+    rpm_limit = models.PositiveIntegerField(null=True, blank=True)
+    tpm_limit = models.PositiveIntegerField(null=True, blank=True)
+    concurrency_limit = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta(Offer.Meta):
+        pass
+
+
+class CreditPack(Offer):
+    """Credits bought once; they never expire while the account is active."""
+
+    class Meta(Offer.Meta):
+        pass
+
+
+class PaymentIssue(models.Model):
+    """Something Stripe told us about money already paid or owed: a failed renewal, a
+    refund, a dispute. One row per Stripe object (webhooks repeat); an open issue flags the
+    account on its Billing page and in admin."""
+
+    class Kind(models.TextChoices):
+        PAYMENT_FAILED = "payment_failed", "Payment failed"
+        REFUND = "refund", "Refund"
+        DISPUTE = "dispute", "Dispute"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="payment_issues"
+    )
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    stripe_id = models.CharField(max_length=255, unique=True)
+    amount_cents = models.PositiveIntegerField(default=0)
+    currency = models.CharField(max_length=3, default="usd")
+    credits_removed_micros = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("-created_at",)
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.stripe_id}"

@@ -12,6 +12,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("", include("accounts.urls")),
+    path("", include("billing.urls")),
     path("stripe/", include("djstripe.urls", namespace="djstripe")),
     path("files/<uuid:asset_id>", gateway_web.file, name="asset-file"),
 ]

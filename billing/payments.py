@@ -1,0 +1,217 @@
+"""Money from Stripe, turned into credits: the rules, called by the webhook receivers in
+billing/stripe_hooks.py (and directly by tests).
+
+Credits are granted from webhooks only, never from a redirect the browser follows, and
+exactly once per paid Stripe object: each grant's ledger idempotency key is the object's id
+(`stripe:checkout:<cs_…>` for a pack, `stripe:invoice:<in_…>` for a subscription period), so
+a replayed, duplicated or reordered event changes nothing the second time. What a pack
+grants is written into the Checkout Session's metadata when we create it (signed by the
+event that reports it paid), so a pack edited in admin meanwhile does not change a purchase
+in flight. A subscription period grants its plan's credits when its invoice is paid.
+
+Failed renewals, refunds and disputes become `PaymentIssue` rows (one per Stripe object) that
+flag the account; a refund or a lost dispute takes the purchase's credits back, as far as
+the balance allows (never below zero), through a ledger entry keyed by the Stripe object.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.utils import timezone
+
+from billing import ledger
+from billing.models import CreditAccount, LedgerEntry, PaymentIssue, Plan
+
+logger = logging.getLogger(__name__)
+
+META_USER = "reapi_user"
+META_CREDITS = "reapi_credits_micros"
+META_OFFER = "reapi_offer"  # "pack:<slug>" or "plan:<slug>"
+
+
+def _user_from(metadata: dict[str, Any] | None, customer_id: str | None):
+    """The customer's user: from our metadata, else from dj-stripe's customer row."""
+    User = get_user_model()
+    value = (metadata or {}).get(META_USER)
+    if value and str(value).isdigit():
+        user = User.objects.filter(pk=int(value)).first()
+        if user is not None:
+            return user
+    if customer_id:
+        from djstripe.models import Customer
+
+        customer = Customer.objects.filter(id=customer_id).select_related("subscriber").first()
+        if customer is not None and customer.subscriber is not None:
+            return customer.subscriber
+    return None
+
+
+def grant_for_checkout(session: dict[str, Any]) -> LedgerEntry | None:
+    """A paid pack purchase (`checkout.session.completed` once paid, or
+    `checkout.session.async_payment_succeeded`): its credits, once."""
+    if session.get("mode") != "payment" or session.get("payment_status") != "paid":
+        return None  # unpaid (an async method still pending): its success event comes later
+    metadata = session.get("metadata") or {}
+    credits = metadata.get(META_CREDITS, "")
+    user = _user_from(metadata, session.get("customer"))
+    if user is None or not str(credits).isdigit() or int(credits) <= 0:
+        logger.warning("a paid checkout session we did not create", extra={"id": session["id"]})
+        return None
+    return ledger.grant(
+        ledger.account_for(user),
+        amount_micros=int(credits),
+        idempotency_key=f"stripe:checkout:{session['id']}",
+        kind=LedgerEntry.Kind.PURCHASE,
+        reference=_id(session.get("payment_intent")) or session["id"],  # what refunds name
+        memo=f"Credit pack {metadata.get(META_OFFER, '')}".strip(),
+    )
+
+
+def _id(value: Any) -> str | None:
+    """A Stripe reference, expanded (an object) or not (its id)."""
+    return value.get("id") if isinstance(value, dict) else value
+
+
+def _invoice_subscription(invoice: dict[str, Any]) -> str | None:
+    parent = (invoice.get("parent") or {}).get("subscription_details") or {}
+    return _id(invoice.get("subscription") or parent.get("subscription"))
+
+
+def _invoice_plan(invoice: dict[str, Any]) -> Plan | None:
+    for line in (invoice.get("lines") or {}).get("data") or []:
+        # Older API versions name the price on the line; newer ones under pricing.
+        details = (line.get("pricing") or {}).get("price_details") or {}
+        price_id = _id(line.get("price")) or details.get("price")
+        if price_id:
+            plan = Plan.objects.filter(stripe_price_id=price_id).first()
+            if plan is not None:
+                return plan
+    return None
+
+
+def grant_for_invoice(invoice: dict[str, Any]) -> LedgerEntry | None:
+    """A paid subscription invoice (`invoice.paid`): the period's credits, once. Only the
+    first invoice and renewals grant; a proration invoice (plan change) grants nothing here."""
+    if invoice.get("status") != "paid" or not _invoice_subscription(invoice):
+        return None
+    if invoice.get("billing_reason") not in {"subscription_create", "subscription_cycle"}:
+        return None
+    plan = _invoice_plan(invoice)
+    subscription = _invoice_subscription(invoice)
+    user = _user_from(_subscription_metadata(invoice), invoice.get("customer"))
+    if plan is None or user is None:
+        logger.warning("a paid invoice we cannot place", extra={"id": invoice["id"]})
+        return None
+    PaymentIssue.objects.filter(
+        user=user, kind=PaymentIssue.Kind.PAYMENT_FAILED, resolved_at=None
+    ).update(resolved_at=timezone.now())  # a paid renewal settles a failed one
+    return ledger.grant(
+        ledger.account_for(user),
+        amount_micros=plan.credits_micros,
+        idempotency_key=f"stripe:invoice:{invoice['id']}",
+        kind=LedgerEntry.Kind.SUBSCRIPTION,
+        reference=subscription,
+        memo=f"{plan.name}: credits for the period",
+    )
+
+
+def _subscription_metadata(invoice: dict[str, Any]) -> dict[str, Any]:
+    parent = (invoice.get("parent") or {}).get("subscription_details") or {}
+    return parent.get("metadata") or invoice.get("subscription_details", {}).get("metadata") or {}
+
+
+def note_payment_failed(invoice: dict[str, Any]) -> PaymentIssue | None:
+    """A renewal that could not be charged: no credits, the account flagged."""
+    user = _user_from(_subscription_metadata(invoice), invoice.get("customer"))
+    if user is None:
+        return None
+    issue, _ = PaymentIssue.objects.get_or_create(
+        stripe_id=invoice["id"],
+        defaults={"user": user, "kind": PaymentIssue.Kind.PAYMENT_FAILED,
+                  "amount_cents": invoice.get("amount_due") or 0,
+                  "currency": invoice.get("currency") or "usd"},
+    )  # fmt: skip
+    return issue
+
+
+def _purchase(payment_intent: Any, invoice: Any) -> LedgerEntry | None:
+    """The grant a payment bought: a pack (its entry's reference is the payment intent) or a
+    subscription period (keyed by its invoice)."""
+    payment_intent, invoice = _id(payment_intent), _id(invoice)
+    if payment_intent:
+        entry = LedgerEntry.objects.filter(
+            kind=LedgerEntry.Kind.PURCHASE, reference=payment_intent
+        ).first()
+        if entry is not None:
+            return entry
+    if invoice:
+        return LedgerEntry.objects.filter(idempotency_key=f"stripe:invoice:{invoice}").first()
+    return None
+
+
+def _take_back(granted: LedgerEntry, *, key: str, wanted: int) -> int:
+    """Remove up to `wanted` of what a purchase granted, as far as the balance allows, once
+    per key. Returns the micro-credits removed."""
+    with transaction.atomic():
+        account = CreditAccount.objects.select_for_update().get(pk=granted.account_id)
+        amount = min(wanted, account.balance_micros)
+        if amount <= 0:
+            return 0
+        entry = ledger.debit(
+            account, amount_micros=amount, idempotency_key=key,
+            kind=LedgerEntry.Kind.ADJUSTMENT, reference=granted.reference,
+            memo="Credits of a refunded or disputed purchase",
+        )  # fmt: skip
+    return -entry.amount_micros
+
+
+def note_refund(charge: dict[str, Any]) -> PaymentIssue | None:
+    """`charge.refunded`: the purchase's credits go back in proportion to the amount
+    refunded so far (as far as the balance allows); a second, larger refund of the same
+    charge takes back the difference."""
+    granted = _purchase(charge.get("payment_intent"), charge.get("invoice"))
+    if granted is None:
+        return None  # not a payment we granted credits for
+    refunded, total = charge.get("amount_refunded") or 0, charge.get("amount") or 0
+    with transaction.atomic():
+        issue, _ = PaymentIssue.objects.select_for_update().get_or_create(
+            stripe_id=f"refund:{charge['id']}",
+            defaults={"user_id": granted.account.user_id, "kind": PaymentIssue.Kind.REFUND,
+                      "currency": charge.get("currency") or "usd"},
+        )  # fmt: skip
+        if issue.amount_cents >= refunded or not total:
+            return issue  # this refund (or a larger one) is already accounted for
+        wanted = granted.amount_micros * refunded // total - issue.credits_removed_micros
+        removed = _take_back(granted, key=f"stripe:refund:{charge['id']}:{refunded}",
+                             wanted=wanted)  # fmt: skip
+        issue.amount_cents = refunded
+        issue.credits_removed_micros += removed
+        issue.save(update_fields=["amount_cents", "credits_removed_micros"])
+    return issue
+
+
+def note_dispute(dispute: dict[str, Any], *, closed: bool = False) -> PaymentIssue | None:
+    """`charge.dispute.created`: flag the account. `charge.dispute.closed`: lost, the
+    purchase's credits go back as for a full refund; won, the flag is lifted."""
+    granted = _purchase(dispute.get("payment_intent"), None)
+    if granted is None:
+        return None
+    with transaction.atomic():
+        issue, _ = PaymentIssue.objects.select_for_update().get_or_create(
+            stripe_id=dispute["id"],
+            defaults={"user_id": granted.account.user_id, "kind": PaymentIssue.Kind.DISPUTE,
+                      "amount_cents": dispute.get("amount") or 0,
+                      "currency": dispute.get("currency") or "usd"},
+        )  # fmt: skip
+        if closed and issue.resolved_at is None:
+            if dispute.get("status") == "lost":
+                issue.credits_removed_micros = _take_back(
+                    granted, key=f"stripe:dispute:{dispute['id']}", wanted=granted.amount_micros
+                )
+            issue.resolved_at = timezone.now()
+            issue.save(update_fields=["credits_removed_micros", "resolved_at"])
+    return issue

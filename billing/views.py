@@ -1,0 +1,133 @@
+"""Settings → Billing: the balance, the plan, packs to buy, invoices, payment issues.
+
+Thin: every rule is in billing/stripe_api.py (calls to Stripe) and billing/payments.py
+(credits from Stripe's webhooks). A button here never grants credits; it sends the user to
+Stripe, and the webhook that reports the payment does.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
+
+from billing import ledger, stripe_api
+from billing.models import CreditPack, PaymentIssue, Plan
+
+
+def _absolute(request: HttpRequest, name: str, query: str = "") -> str:
+    return request.build_absolute_uri(reverse(name)) + query
+
+
+@never_cache
+@login_required
+def billing_page(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    subscription = stripe_api.current_subscription(user)
+    plan = None
+    if subscription is not None:
+        price_ids = [item.price_id for item in subscription.items.all()]
+        plan = Plan.objects.filter(stripe_price_id__in=price_ids).first()
+    from djstripe.models import Invoice
+
+    context = {
+        "account": ledger.account_for(user),
+        "subscription": subscription,
+        "plan": plan,
+        "renews_at": stripe_api.renews_at(subscription) if subscription else None,
+        "plans": Plan.objects.filter(active=True).exclude(stripe_price_id=""),
+        "packs": CreditPack.objects.filter(active=True).exclude(stripe_price_id=""),
+        "invoices": Invoice.objects.filter(customer__subscriber=user).order_by("-created")[:24],
+        "issues": PaymentIssue.objects.filter(user=user)[:10],
+        "checkout": request.GET.get("checkout", ""),
+    }
+    return render(request, "billing/billing.html", context)
+
+
+def _unavailable(request: HttpRequest, error: stripe_api.BillingUnavailable) -> HttpResponse:
+    messages.error(request, str(error))
+    return redirect("billing:page")
+
+
+@require_POST
+@login_required
+def buy(request: HttpRequest, kind: str, slug: str) -> HttpResponse:
+    """Off to Stripe Checkout for a pack or a plan."""
+    model = CreditPack if kind == "pack" else Plan
+    offer = get_object_or_404(model, slug=slug, active=True)
+    if kind == "plan" and stripe_api.current_subscription(request.user) is not None:
+        messages.error(request, "You already have a plan: change it below instead.")
+        return redirect("billing:page")
+    try:
+        url = stripe_api.checkout_url(
+            request.user, offer,
+            success_url=_absolute(request, "billing:page", "?checkout=success"),
+            cancel_url=_absolute(request, "billing:page", "?checkout=cancelled"),
+        )  # fmt: skip
+    except stripe_api.BillingUnavailable as error:
+        return _unavailable(request, error)
+    return redirect(url)
+
+
+def _own_subscription(request: HttpRequest):
+    subscription = stripe_api.current_subscription(request.user)
+    if subscription is None:
+        messages.error(request, "You have no plan to change.")
+    return subscription
+
+
+@require_POST
+@login_required
+def cancel(request: HttpRequest) -> HttpResponse:
+    subscription = _own_subscription(request)
+    if subscription is not None:
+        try:
+            stripe_api.set_cancel_at_period_end(subscription, True)
+        except stripe_api.BillingUnavailable as error:
+            return _unavailable(request, error)
+        messages.success(request, "Your plan ends at the end of the paid period. Credits you "
+                         "have stay yours until then.")  # fmt: skip
+    return redirect("billing:page")
+
+
+@require_POST
+@login_required
+def resume(request: HttpRequest) -> HttpResponse:
+    subscription = _own_subscription(request)
+    if subscription is not None:
+        try:
+            stripe_api.set_cancel_at_period_end(subscription, False)
+        except stripe_api.BillingUnavailable as error:
+            return _unavailable(request, error)
+        messages.success(request, "Your plan renews again.")
+    return redirect("billing:page")
+
+
+@require_POST
+@login_required
+def change(request: HttpRequest, slug: str) -> HttpResponse:
+    plan = get_object_or_404(Plan, slug=slug, active=True)
+    subscription = _own_subscription(request)
+    if subscription is not None:
+        try:
+            stripe_api.change_plan(subscription, plan)
+        except stripe_api.BillingUnavailable as error:
+            return _unavailable(request, error)
+        messages.success(request, f"You are now on {plan.name}; the difference is prorated "
+                         "on your next invoice.")  # fmt: skip
+    return redirect("billing:page")
+
+
+@require_POST
+@login_required
+def portal(request: HttpRequest) -> HttpResponse:
+    """Stripe's customer portal: cards and billing details."""
+    try:
+        url = stripe_api.portal_url(request.user, return_url=_absolute(request, "billing:page"))
+    except stripe_api.BillingUnavailable as error:
+        return _unavailable(request, error)
+    return redirect(url)

@@ -1,0 +1,225 @@
+"""Stripe billing end to end, without the internet: the Billing page sends the user to
+Checkout (the stand-in, tests/stripe_standin.py), the stand-in plays the payment, and its
+events are posted, signed, to dj-stripe's real webhook endpoint. Credits come from those
+webhooks only, once per paid Stripe object, whatever is replayed, duplicated or reordered."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+import stripe
+from django.core.management import call_command
+from django.test import Client
+from django.urls import reverse
+from djstripe.models import Account, APIKey, Event, WebhookEndpoint
+
+from billing import ledger
+from billing.models import CreditPack, LedgerEntry, PaymentIssue, Plan
+from tests.conftest import CREDIT
+from tests.stripe_standin import API_KEY, block_network, signed, start_standin
+
+SECRET = "whsec_test_reapi_billing"
+
+
+@pytest.fixture(scope="module")
+def standin():
+    server = start_standin()
+    yield server
+    server.stop()
+
+
+class World:
+    """A user logged in to the Billing page, Stripe (the stand-in) and the webhook endpoint."""
+
+    def __init__(self, standin, user, endpoint: WebhookEndpoint) -> None:
+        self.standin, self.user, self.endpoint = standin, user, endpoint
+        self.browser = Client()
+        self.browser.force_login(user)
+        self.stripe = Client()  # Stripe's side: no session, no CSRF token
+
+    def balance(self) -> int:
+        return ledger.account_for(self.user).balance_micros
+
+    def assert_books_closed(self) -> None:
+        account = ledger.account_for(self.user)
+        assert ledger.entries_total(account) == account.balance_micros >= 0
+
+    def checkout(self, url_name: str, slug: str) -> dict:
+        """Press a buy button; the session the user was sent to."""
+        answer = self.browser.post(reverse(url_name, args=[slug]))
+        assert answer.status_code == 302, answer.content
+        session_id = answer["Location"].rsplit("/", 1)[1]
+        assert answer["Location"].startswith(self.standin.url + "/pay/")
+        return self.standin.get(session_id)
+
+    def post(self, event: dict, *, secret: str = SECRET) -> int:
+        body, header = signed(event, secret)
+        answer = self.stripe.post(
+            reverse("djstripe:djstripe_webhook_by_uuid", args=[self.endpoint.djstripe_uuid]),
+            data=body, content_type="application/json", HTTP_STRIPE_SIGNATURE=header,
+        )  # fmt: skip
+        return answer.status_code
+
+    def send(self, kind: str, obj: dict) -> dict:
+        event = self.standin.event(kind, obj)
+        assert self.post(event) == 200
+        return event
+
+
+@pytest.fixture
+def world(standin, settings, alice):
+    saved = stripe.api_base, stripe.max_network_retries
+    stripe.api_base, stripe.max_network_retries = standin.url, 0
+    settings.STRIPE_TEST_SECRET_KEY = API_KEY
+    settings.STRIPE_LIVE_MODE = False
+    account = Account.objects.create(id=standin.account["id"], livemode=False)
+    APIKey.objects.create(secret=API_KEY, type="secret", livemode=False,
+                          djstripe_owner_account=account)  # fmt: skip
+    endpoint = WebhookEndpoint.objects.create(
+        id="we_" + uuid.uuid4().hex[:16], url="https://reapi.example/stripe/webhook/",
+        secret=SECRET, livemode=False, djstripe_owner_account=account, api_version="",
+        enabled_events=["*"],
+    )  # fmt: skip
+    Plan.objects.create(slug="starter", name="Starter", price_cents=900,
+                        credits_micros=10_000 * CREDIT, sort_order=1)  # fmt: skip
+    Plan.objects.create(slug="pro", name="Pro", price_cents=2900,
+                        credits_micros=40_000 * CREDIT, sort_order=2)  # fmt: skip
+    CreditPack.objects.create(slug="pack-5", name="5 dollars", price_cents=500,
+                              credits_micros=5_000 * CREDIT)  # fmt: skip
+    call_command("sync_stripe_products", stdout=open("/dev/null", "w"))
+    with block_network():
+        yield World(standin, alice, endpoint)
+    assert not standin.unhandled and not standin.errors
+    stripe.api_base, stripe.max_network_retries = saved
+
+
+def test_the_offers_are_put_on_sale_in_stripe_and_a_new_amount_makes_a_new_price(world):
+    pack = CreditPack.objects.get(slug="pack-5")
+    price = world.standin.get(pack.stripe_price_id)
+    assert (price["unit_amount"], price["currency"], price["lookup_key"]) == (
+        500, "usd", "reapi-creditpack-pack-5",
+    )  # fmt: skip
+    plan = Plan.objects.get(slug="pro")
+    assert world.standin.get(plan.stripe_price_id)["recurring"]["interval"] == "month"
+    old_price = pack.stripe_price_id
+    CreditPack.objects.filter(pk=pack.pk).update(price_cents=600)
+    call_command("sync_stripe_products", stdout=open("/dev/null", "w"))
+    pack.refresh_from_db()
+    assert pack.stripe_price_id != old_price
+    assert world.standin.get(old_price)["active"] is False
+    assert world.standin.get(pack.stripe_price_id)["lookup_key"] == "reapi-creditpack-pack-5"
+
+
+def test_a_pack_is_credited_once_from_its_webhook_whatever_is_repeated(world):
+    before = world.balance()
+    session = world.checkout("billing:buy-pack", "pack-5")
+    assert (session["mode"], session["metadata"]["reapi_credits_micros"]) == (
+        "payment", str(5_000 * CREDIT),
+    )  # fmt: skip
+    assert world.balance() == before  # the redirect back grants nothing
+    assert world.browser.get(reverse("billing:page") + "?checkout=success").status_code == 200
+    assert world.balance() == before
+    paid = world.standin.complete_checkout(session["id"], paid=True)
+    event = world.send("checkout.session.completed", paid)
+    assert world.balance() == before + 5_000 * CREDIT
+    assert world.post(event) == 200  # the same event again
+    world.send("checkout.session.completed", paid)  # the same payment, another event id
+    world.send("checkout.session.async_payment_succeeded", paid)
+    assert world.balance() == before + 5_000 * CREDIT
+    entry = LedgerEntry.objects.get(kind=LedgerEntry.Kind.PURCHASE)
+    assert entry.reference == paid["payment_intent"]
+    world.assert_books_closed()
+
+
+def test_an_unpaid_checkout_grants_nothing_until_its_payment_succeeds(world):
+    before = world.balance()
+    session = world.checkout("billing:buy-pack", "pack-5")
+    pending = world.standin.complete_checkout(session["id"], paid=False)
+    world.send("checkout.session.completed", pending)
+    assert world.balance() == before
+    paid = world.standin.settle_async_payment(session["id"])
+    world.send("checkout.session.async_payment_succeeded", paid)
+    assert world.balance() == before + 5_000 * CREDIT
+    world.assert_books_closed()
+
+
+def test_a_forged_or_stale_signature_is_rejected_and_changes_nothing(world):
+    session = world.checkout("billing:buy-pack", "pack-5")
+    paid = world.standin.complete_checkout(session["id"], paid=True)
+    event = world.standin.event("checkout.session.completed", paid)
+    before = world.balance()
+    assert world.post(event, secret="whsec_someone_else") == 400
+    body, header = signed(event, SECRET, timestamp=world.standin.now() - 3600)
+    stale = world.stripe.post(
+        reverse("djstripe:djstripe_webhook_by_uuid", args=[world.endpoint.djstripe_uuid]),
+        data=body, content_type="application/json", HTTP_STRIPE_SIGNATURE=header,
+    )  # fmt: skip
+    assert stale.status_code == 400
+    assert world.balance() == before and not Event.objects.filter(id=event["id"]).exists()
+    assert not LedgerEntry.objects.filter(kind=LedgerEntry.Kind.PURCHASE).exists()
+
+
+def test_a_subscription_grants_each_paid_period_once_even_out_of_order(world):
+    before = world.balance()
+    session = world.checkout("billing:buy-plan", "starter")
+    started = world.standin.complete_checkout(session["id"], paid=True)
+    subscription_id = started["subscription"]
+    first_invoice = world.standin.get(started["invoice"])
+    # Reordered: the invoice's event arrives before the session's.
+    world.send("invoice.paid", first_invoice)
+    world.send("checkout.session.completed", started)  # a subscription: grants nothing itself
+    world.send("invoice.paid", first_invoice)
+    assert world.balance() == before + 10_000 * CREDIT
+    renewal = world.standin.renew(subscription_id, paid=True)
+    event = world.send("invoice.paid", renewal)
+    assert world.post(event) == 200
+    assert world.balance() == before + 20_000 * CREDIT
+    page = world.browser.get(reverse("billing:page")).content.decode()
+    assert "Starter" in page and "renews on" in page
+    world.assert_books_closed()
+
+
+def test_a_failed_renewal_grants_nothing_and_flags_the_account(world):
+    session = world.checkout("billing:buy-plan", "starter")
+    started = world.standin.complete_checkout(session["id"], paid=True)
+    world.send("invoice.paid", world.standin.get(started["invoice"]))
+    after_first = world.balance()
+    unpaid = world.standin.renew(started["subscription"], paid=False)
+    world.send("invoice.payment_failed", unpaid)
+    world.send("invoice.payment_failed", unpaid)
+    assert world.balance() == after_first
+    issue = PaymentIssue.objects.get()
+    assert (issue.kind, issue.user, issue.resolved_at) == ("payment_failed", world.user, None)
+    assert "could not be charged" in world.browser.get(reverse("billing:page")).content.decode()
+    world.assert_books_closed()
+
+
+def test_a_refunded_pack_takes_its_credits_back_as_far_as_the_balance_allows(world):
+    session = world.checkout("billing:buy-pack", "pack-5")
+    paid = world.standin.complete_checkout(session["id"], paid=True)
+    world.send("checkout.session.completed", paid)
+    before = world.balance()
+    charge = world.standin.refund(paid["payment_intent"], amount=250)  # half
+    refunded = world.standin.get(charge["charge"]) if charge["object"] == "refund" else charge
+    world.send("charge.refunded", refunded)
+    world.send("charge.refunded", refunded)
+    assert world.balance() == before - 2_500 * CREDIT
+    issue = PaymentIssue.objects.get(kind="refund")
+    assert (issue.amount_cents, issue.credits_removed_micros) == (250, 2_500 * CREDIT)
+    world.assert_books_closed()
+
+
+def test_without_stripe_the_page_works_and_says_payments_are_off(alice, settings):
+    settings.STRIPE_TEST_SECRET_KEY = ""
+    CreditPack.objects.create(slug="pack-5", name="5 dollars", price_cents=500,
+                              credits_micros=5_000 * CREDIT, stripe_price_id="price_x")  # fmt: skip
+    browser = Client()
+    browser.force_login(alice)
+    page = browser.get(reverse("billing:page"))
+    assert page.status_code == 200 and "5 dollars" in page.content.decode()
+    with block_network():
+        answer = browser.post(reverse("billing:buy-pack", args=["pack-5"]), follow=True)
+    assert "Payments are not configured" in answer.content.decode()
+    assert browser.post(reverse("billing:buy-pack", args=["nope"])).status_code == 404
+    assert Client().get(reverse("billing:page")).status_code == 302  # to the login page
