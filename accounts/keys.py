@@ -239,7 +239,7 @@ def _load(hashed: str) -> AuthenticatedKey | str:
     """Read the key from the database: an AuthenticatedKey, or the failure code to cache."""
     row = (
         ApiKey.objects.filter(hashed_secret=hashed)
-        .select_related("owner")
+        .select_related("owner", "owner__plan")
         .only(
             "id",
             "prefix",
@@ -259,6 +259,9 @@ def _load(hashed: str) -> AuthenticatedKey | str:
             "owner__rpm_limit",
             "owner__tpm_limit",
             "owner__concurrency_limit",
+            "owner__plan__rpm_limit",
+            "owner__plan__tpm_limit",
+            "owner__plan__concurrency_limit",
         )
         .first()
     )
@@ -273,13 +276,16 @@ def _load(hashed: str) -> AuthenticatedKey | str:
         return AccountSuspended.code
     if row.suspended_at is not None:
         return KeySuspended.code
+    plan = owner.plan  # staff's limits first, then the plan's, then the site's
     limits = Limits(
         key_rpm=row.rpm_limit,
         key_tpm=row.tpm_limit,
         key_concurrency=row.concurrency_limit,
-        account_rpm=owner.rpm_limit or settings.RATE_LIMIT_ACCOUNT_RPM,
-        account_tpm=owner.tpm_limit or settings.RATE_LIMIT_ACCOUNT_TPM,
-        account_concurrency=owner.concurrency_limit or settings.RATE_LIMIT_ACCOUNT_CONCURRENCY,
+        account_rpm=owner.rpm_limit or (plan and plan.rpm_limit) or settings.RATE_LIMIT_ACCOUNT_RPM,
+        account_tpm=owner.tpm_limit or (plan and plan.tpm_limit) or settings.RATE_LIMIT_ACCOUNT_TPM,
+        account_concurrency=owner.concurrency_limit
+        or (plan and plan.concurrency_limit)
+        or settings.RATE_LIMIT_ACCOUNT_CONCURRENCY,
     )
     return AuthenticatedKey(
         id=row.id,

@@ -56,6 +56,12 @@ class User(AbstractBaseUser, PermissionsMixin):
     concurrency_limit = models.PositiveIntegerField(
         "concurrent requests", null=True, blank=True, help_text="Empty: the site default."
     )
+    # The subscription plan whose period is paid (billing/payments.py keeps it current from
+    # Stripe's webhooks); its limits apply where staff set none above.
+    plan = models.ForeignKey(
+        "billing.Plan", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        editable=False,
+    )  # fmt: skip
 
     objects = UserManager()
 

@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 META_USER = "reapi_user"
 META_CREDITS = "reapi_credits_micros"
 META_OFFER = "reapi_offer"  # "pack:<slug>" or "plan:<slug>"
+META_PREVIOUS_PLAN = "reapi_previous_plan"  # "plan:<slug>", written on a plan change
 
 
 def _user_from(metadata: dict[str, Any] | None, customer_id: str | None):
@@ -81,42 +82,117 @@ def _invoice_subscription(invoice: dict[str, Any]) -> str | None:
     return _id(invoice.get("subscription") or parent.get("subscription"))
 
 
+def _line_price(line: dict[str, Any]) -> str | None:
+    # Older API versions name the price on the line; newer ones under pricing.
+    details = (line.get("pricing") or {}).get("price_details") or {}
+    return _id(line.get("price")) or details.get("price")
+
+
+def _plan_named(metadata: dict[str, Any], key: str = META_OFFER) -> Plan | None:
+    kind, _, slug = str(metadata.get(key) or "").partition(":")
+    return Plan.objects.filter(slug=slug).first() if kind == "plan" and slug else None
+
+
 def _invoice_plan(invoice: dict[str, Any]) -> Plan | None:
+    """The plan an invoice pays for: as its subscription's metadata names it (we write it at
+    checkout and on every plan change), else the first charged line's price."""
+    plan = _plan_named(_subscription_metadata(invoice))
+    if plan is not None:
+        return plan
     for line in (invoice.get("lines") or {}).get("data") or []:
-        # Older API versions name the price on the line; newer ones under pricing.
-        details = (line.get("pricing") or {}).get("price_details") or {}
-        price_id = _id(line.get("price")) or details.get("price")
-        if price_id:
+        price_id = _line_price(line)
+        if price_id and (line.get("amount") or 0) >= 0:
             plan = Plan.objects.filter(stripe_price_id=price_id).first()
             if plan is not None:
                 return plan
     return None
 
 
+def _period_share(invoice: dict[str, Any], plan: Plan) -> tuple[int, int]:
+    """Which part of the period a plan change's invoice covers, as (numerator, denominator)
+    in seconds: its charged line's period over one whole interval ending where it ends."""
+    from datetime import UTC, datetime
+
+    for line in (invoice.get("lines") or {}).get("data") or []:
+        period = line.get("period") or {}
+        if _line_price(line) == plan.stripe_price_id and period.get("end"):
+            end = datetime.fromtimestamp(period["end"], UTC)
+            months = 12 if plan.interval == Plan.Interval.YEAR else 1
+            year, month = divmod(end.year * 12 + end.month - 1 - months, 12)
+            day = min(end.day, _days_in(year, month + 1))
+            start = end.replace(year=year, month=month + 1, day=day)
+            whole = int((end - start).total_seconds())
+            covered = min(period["end"] - period.get("start", period["end"]), whole)
+            return max(covered, 0), max(whole, 1)
+    return 1, 1
+
+
+def _days_in(year: int, month: int) -> int:
+    import calendar
+
+    return calendar.monthrange(year, month)[1]
+
+
+def _set_plan(user: Any, plan: Plan | None) -> None:
+    """The plan whose limits apply (accounts/keys.py reads it); the key cache forgets."""
+    from accounts import keys
+
+    if user.plan_id != (plan.pk if plan else None):
+        type(user).objects.filter(pk=user.pk).update(plan=plan)
+        user.plan = plan
+        keys.forget_cached_for(user)
+
+
 def grant_for_invoice(invoice: dict[str, Any]) -> LedgerEntry | None:
-    """A paid subscription invoice (`invoice.paid`): the period's credits, once. Only the
-    first invoice and renewals grant; a proration invoice (plan change) grants nothing here."""
+    """A paid subscription invoice (`invoice.paid`), once per invoice: the first one and
+    each renewal grant the plan's credits for the period; an upgrade's invoice grants the
+    difference between the new plan's and the previous plan's credits for the part of the
+    period that is left (a downgrade's credit comes on the next invoice and grants nothing)."""
     if invoice.get("status") != "paid" or not _invoice_subscription(invoice):
         return None
-    if invoice.get("billing_reason") not in {"subscription_create", "subscription_cycle"}:
+    reason = invoice.get("billing_reason")
+    if reason not in {"subscription_create", "subscription_cycle", "subscription_update"}:
         return None
     plan = _invoice_plan(invoice)
     subscription = _invoice_subscription(invoice)
-    user = _user_from(_subscription_metadata(invoice), invoice.get("customer"))
+    metadata = _subscription_metadata(invoice)
+    user = _user_from(metadata, invoice.get("customer"))
     if plan is None or user is None:
         logger.warning("a paid invoice we cannot place", extra={"id": invoice["id"]})
         return None
     PaymentIssue.objects.filter(
         user=user, kind=PaymentIssue.Kind.PAYMENT_FAILED, resolved_at=None
     ).update(resolved_at=timezone.now())  # a paid renewal settles a failed one
+    _set_plan(user, plan)
+    amount, memo = plan.credits_micros, f"{plan.name}: credits for the period"
+    if reason == "subscription_update":
+        previous = _plan_named(metadata, META_PREVIOUS_PLAN)
+        if previous is None or plan.credits_micros <= previous.credits_micros:
+            return None
+        covered, whole = _period_share(invoice, plan)
+        amount = (plan.credits_micros - previous.credits_micros) * covered // whole
+        memo = f"Upgrade from {previous.name} to {plan.name}: credits for the rest of the period"
+        if amount <= 0:
+            return None
     return ledger.grant(
         ledger.account_for(user),
-        amount_micros=plan.credits_micros,
+        amount_micros=amount,
         idempotency_key=f"stripe:invoice:{invoice['id']}",
         kind=LedgerEntry.Kind.SUBSCRIPTION,
         reference=subscription,
-        memo=f"{plan.name}: credits for the period",
+        memo=memo,
     )
+
+
+def subscription_changed(subscription: dict[str, Any]) -> None:
+    """`customer.subscription.updated` / `.deleted`: a subscription that ended (cancelled,
+    unpaid after Stripe's retries) takes its plan's limits away. Credits already granted
+    stay: they never expire while the account is active."""
+    if subscription.get("status") not in {"canceled", "unpaid", "incomplete_expired"}:
+        return
+    user = _user_from(subscription.get("metadata"), _id(subscription.get("customer")))
+    if user is not None:
+        _set_plan(user, None)
 
 
 def _subscription_metadata(invoice: dict[str, Any]) -> dict[str, Any]:

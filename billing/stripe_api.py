@@ -16,7 +16,7 @@ from djstripe.models import Customer, Subscription
 from djstripe.settings import djstripe_settings
 
 from billing.models import CreditPack, Offer, Plan
-from billing.payments import META_CREDITS, META_OFFER, META_USER
+from billing.payments import META_CREDITS, META_OFFER, META_PREVIOUS_PLAN, META_USER
 
 LIVE_STATUSES = ("active", "trialing", "past_due", "incomplete", "unpaid")
 
@@ -145,6 +145,17 @@ def current_subscription(user: Any) -> Subscription | None:
     )
 
 
+def plan_of(subscription: Subscription) -> Plan | None:
+    """The plan a subscription is on, by its current price."""
+    items = (subscription.stripe_data.get("items") or {}).get("data") or []
+    price_ids = [_price_id(item.get("price")) for item in items]
+    return Plan.objects.filter(stripe_price_id__in=[p for p in price_ids if p]).first()
+
+
+def _price_id(price: Any) -> str | None:
+    return price.get("id") if isinstance(price, dict) else price
+
+
 def renews_at(subscription: Subscription) -> Any:
     """The end of the paid period: on the subscription (older API versions) or on its
     items (newer ones)."""
@@ -169,15 +180,20 @@ def set_cancel_at_period_end(subscription: Subscription, cancel: bool) -> Subscr
     return _sync(updated)
 
 
-def change_plan(subscription: Subscription, plan: Plan) -> Subscription:
-    """Move to another plan now, with Stripe's proration; the next invoice bills the rest."""
+def change_plan(subscription: Subscription, plan: Plan, current: Plan | None) -> Subscription:
+    """Move to another plan now. An upgrade (more credits) is invoiced at once, prorated,
+    and its paid invoice grants the extra credits for the rest of the period; a downgrade's
+    prorated credit goes on the next invoice."""
+    upgrade = current is None or plan.credits_micros > current.credits_micros
     items = _call(stripe.Subscription.retrieve, subscription.id)["items"]["data"]
+    metadata = {META_OFFER: f"plan:{plan.slug}",
+                META_PREVIOUS_PLAN: f"plan:{current.slug}" if current else ""}  # fmt: skip
     updated = _call(
         stripe.Subscription.modify,
         subscription.id,
         items=[{"id": items[0]["id"], "price": plan.stripe_price_id}],
-        proration_behavior="create_prorations",
+        proration_behavior="always_invoice" if upgrade else "create_prorations",
         cancel_at_period_end=False,
-        metadata={META_OFFER: f"plan:{plan.slug}"},
+        metadata=metadata,
     )
     return _sync(updated)

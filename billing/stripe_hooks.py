@@ -31,6 +31,10 @@ def on_invoice_payment_failed(sender: Any, event: Any, **_: Any) -> None:
     payments.note_payment_failed(_object(event))
 
 
+def on_subscription_changed(sender: Any, event: Any, **_: Any) -> None:
+    payments.subscription_changed(_object(event))
+
+
 def on_charge_refunded(sender: Any, event: Any, **_: Any) -> None:
     payments.note_refund(_object(event))
 
@@ -48,6 +52,8 @@ RECEIVERS = {
     "checkout.session.async_payment_succeeded": on_checkout_paid,
     "invoice.paid": on_invoice_paid,
     "invoice.payment_failed": on_invoice_payment_failed,
+    "customer.subscription.updated": on_subscription_changed,
+    "customer.subscription.deleted": on_subscription_changed,
     "charge.refunded": on_charge_refunded,
     "charge.dispute.created": on_dispute_created,
     "charge.dispute.closed": on_dispute_closed,

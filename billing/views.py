@@ -28,10 +28,7 @@ def _absolute(request: HttpRequest, name: str, query: str = "") -> str:
 def billing_page(request: HttpRequest) -> HttpResponse:
     user = request.user
     subscription = stripe_api.current_subscription(user)
-    plan = None
-    if subscription is not None:
-        price_ids = [item.price_id for item in subscription.items.all()]
-        plan = Plan.objects.filter(stripe_price_id__in=price_ids).first()
+    plan = stripe_api.plan_of(subscription) if subscription is not None else None
     from djstripe.models import Invoice
 
     context = {
@@ -114,11 +111,14 @@ def change(request: HttpRequest, slug: str) -> HttpResponse:
     subscription = _own_subscription(request)
     if subscription is not None:
         try:
-            stripe_api.change_plan(subscription, plan)
+            stripe_api.change_plan(subscription, plan, stripe_api.plan_of(subscription))
         except stripe_api.BillingUnavailable as error:
             return _unavailable(request, error)
-        messages.success(request, f"You are now on {plan.name}; the difference is prorated "
-                         "on your next invoice.")  # fmt: skip
+        messages.success(
+            request,
+            f"You are now on {plan.name}. Stripe prorates the difference; an upgrade's "
+            "extra credits arrive once it is paid.",
+        )
     return redirect("billing:page")
 
 

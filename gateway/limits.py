@@ -2,8 +2,8 @@
 and per account, checked and counted atomically (one Redis round trip per request).
 
 Where limits come from: the key's own (`ApiKey.rpm_limit`, ... — optional), the account's
-(`User.rpm_limit`, ... set by staff), else the site default (`RATE_LIMIT_ACCOUNT_*`). A
-request must pass every limit that applies.
+(`User.rpm_limit`, ... set by staff), else the subscription plan's (`Plan.rpm_limit`, ...),
+else the site default (`RATE_LIMIT_ACCOUNT_*`). A request must pass every limit that applies.
 
 - Requests and tokens use a sliding window: the current minute's count plus the previous
   minute's weighted by how much of it still overlaps the last 60 s. It never admits more

@@ -223,3 +223,64 @@ def test_without_stripe_the_page_works_and_says_payments_are_off(alice, settings
     assert "Payments are not configured" in answer.content.decode()
     assert browser.post(reverse("billing:buy-pack", args=["nope"])).status_code == 404
     assert Client().get(reverse("billing:page")).status_code == 302  # to the login page
+
+
+def subscribe(world, slug: str = "starter") -> dict:
+    session = world.checkout("billing:buy-plan", slug)
+    started = world.standin.complete_checkout(session["id"], paid=True)
+    world.send("checkout.session.completed", started)
+    world.send("invoice.paid", world.standin.get(started["invoice"]))
+    return started
+
+
+def test_an_upgrade_grants_the_difference_and_a_downgrade_grants_nothing(world):
+    before = world.balance()
+    started = subscribe(world, "starter")
+    assert world.balance() == before + 10_000 * CREDIT
+    answer = world.browser.post(reverse("billing:change", args=["pro"]), follow=True)
+    assert "You are now on Pro" in answer.content.decode()
+    upgrade = next(i for i in world.standin.objects("invoice")
+                   if i["billing_reason"] == "subscription_update")  # fmt: skip
+    event = world.send("invoice.paid", upgrade)
+    assert world.post(event) == 200
+    # The stand-in invoices a whole period: the whole difference (40,000 - 10,000).
+    assert world.balance() == before + 40_000 * CREDIT
+    world.user.refresh_from_db()
+    assert world.user.plan.slug == "pro"
+    world.send("customer.subscription.updated", world.standin.get(started["subscription"]))
+    answer = world.browser.post(reverse("billing:change", args=["starter"]), follow=True)
+    assert "You are now on Starter" in answer.content.decode()
+    updates = [i for i in world.standin.objects("invoice")
+               if i["billing_reason"] == "subscription_update"]  # fmt: skip
+    assert len(updates) == 1  # a downgrade is not invoiced now
+    assert world.balance() == before + 40_000 * CREDIT
+    world.assert_books_closed()
+
+
+def test_a_plans_limits_apply_to_its_subscribers_keys_until_it_ends(world):
+    from accounts import keys
+
+    Plan.objects.filter(slug="starter").update(rpm_limit=7, tpm_limit=7_000)
+    _, raw = keys.create(world.user, name="app")
+    assert keys.authenticate(raw).limits.account_rpm != 7
+    started = subscribe(world, "starter")
+    limits = keys.authenticate(raw).limits
+    assert (limits.account_rpm, limits.account_tpm) == (7, 7_000)
+    world.browser.post(reverse("billing:cancel"))
+    assert world.standin.get(started["subscription"])["cancel_at_period_end"] is True
+    assert keys.authenticate(raw).limits.account_rpm == 7  # paid until the period ends
+    ended = world.standin.end_period(started["subscription"])
+    world.send("customer.subscription.deleted", ended)
+    assert keys.authenticate(raw).limits.account_rpm != 7
+    assert world.balance() > 0  # credits stay
+    world.assert_books_closed()
+
+
+def test_cancel_and_resume_change_the_subscription_in_stripe_and_on_the_page(world):
+    started = subscribe(world, "starter")
+    page = world.browser.post(reverse("billing:cancel"), follow=True).content.decode()
+    assert "ends on" in page and "Resume my plan" in page
+    assert world.standin.get(started["subscription"])["cancel_at_period_end"] is True
+    page = world.browser.post(reverse("billing:resume"), follow=True).content.decode()
+    assert "renews on" in page and "Cancel at the end of the period" in page
+    assert world.standin.get(started["subscription"])["cancel_at_period_end"] is False
