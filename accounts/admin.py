@@ -53,7 +53,7 @@ class UserAdmin(BaseUserAdmin):
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
     inlines = [ApiKeyInline]
-    actions = ["suspend", "lift_suspension", "lift_block"]
+    actions = ["suspend", "lift_suspension", "lift_block", "terminate"]
 
     def save_model(self, request: HttpRequest, obj: User, form: object, change: bool) -> None:
         super().save_model(request, obj, form, change)
@@ -76,6 +76,24 @@ class UserAdmin(BaseUserAdmin):
         for user in queryset:
             keys.forget_cached_for(user)
         self.message_user(request, f"{count} suspension(s) lifted.", messages.SUCCESS)
+
+    @admin.action(
+        description="Terminate selected accounts (cancel the subscription, lapse unused "
+        "subscription credits, revoke every key)",
+        permissions=["change"],
+    )
+    def terminate(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        from billing.termination import CannotTerminate, terminate
+
+        done = 0
+        for user in queryset.filter(closed_at__isnull=True):
+            try:
+                terminate(user)
+                done += 1
+            except CannotTerminate:
+                self.message_user(request, f"{user}: the subscription could not be cancelled; "
+                                  "nothing changed.", messages.ERROR)  # fmt: skip
+        self.message_user(request, f"{done} account(s) terminated.", messages.SUCCESS)
 
     @admin.action(description="Lift the automatic temporary block of selected accounts")
     def lift_block(self, request: HttpRequest, queryset: QuerySet[User]) -> None:

@@ -12,7 +12,8 @@ from django.views.decorators.http import require_POST
 from accounts import keys
 from accounts.forms import ApiKeyCreateForm, CloseAccountForm
 from accounts.models import ApiKey
-from accounts.services import user_close, webhook_secret
+from accounts.services import webhook_secret
+from billing.termination import CannotTerminate, terminate
 
 
 def _keys_page(
@@ -91,7 +92,11 @@ def profile(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         close_form = CloseAccountForm(request.POST, user=request.user)
         if close_form.is_valid():
-            user_close(request.user)
+            try:
+                terminate(request.user)
+            except CannotTerminate as error:
+                messages.error(request, str(error))
+                return redirect("accounts:profile")
             logout(request)
             messages.info(request, "Your account is closed and every API key is revoked.")
             return redirect("/")

@@ -133,12 +133,12 @@ def _days_in(year: int, month: int) -> int:
     return calendar.monthrange(year, month)[1]
 
 
-def _set_plan(user: Any, plan: Plan | None) -> None:
+def set_plan(user: Any, plan: Plan | None) -> None:
     """The plan whose limits apply (accounts/keys.py reads it); the key cache forgets."""
     from accounts import keys
 
     if user.plan_id != (plan.pk if plan else None):
-        type(user).objects.filter(pk=user.pk).update(plan=plan)
+        get_user_model().objects.filter(pk=user.pk).update(plan=plan)
         user.plan = plan
         keys.forget_cached_for(user)
 
@@ -163,7 +163,7 @@ def grant_for_invoice(invoice: dict[str, Any]) -> LedgerEntry | None:
     PaymentIssue.objects.filter(
         user=user, kind=PaymentIssue.Kind.PAYMENT_FAILED, resolved_at=None
     ).update(resolved_at=timezone.now())  # a paid renewal settles a failed one
-    _set_plan(user, plan)
+    set_plan(user, plan)
     amount, memo = plan.credits_micros, f"{plan.name}: credits for the period"
     if reason == "subscription_update":
         previous = _plan_named(metadata, META_PREVIOUS_PLAN)
@@ -192,7 +192,7 @@ def subscription_changed(subscription: dict[str, Any]) -> None:
         return
     user = _user_from(subscription.get("metadata"), _id(subscription.get("customer")))
     if user is not None:
-        _set_plan(user, None)
+        set_plan(user, None)
 
 
 def _subscription_metadata(invoice: dict[str, Any]) -> dict[str, Any]:

@@ -180,6 +180,11 @@ def set_cancel_at_period_end(subscription: Subscription, cancel: bool) -> Subscr
     return _sync(updated)
 
 
+def cancel_now(subscription: Subscription) -> Subscription:
+    """End the subscription immediately (the account is closing)."""
+    return _sync(_call(stripe.Subscription.cancel, subscription.id))
+
+
 def change_plan(subscription: Subscription, plan: Plan, current: Plan | None) -> Subscription:
     """Move to another plan now. An upgrade (more credits) is invoiced at once, prorated,
     and its paid invoice grants the extra credits for the rest of the period; a downgrade's

@@ -5,93 +5,15 @@ webhooks only, once per paid Stripe object, whatever is replayed, duplicated or 
 
 from __future__ import annotations
 
-import uuid
-
-import pytest
-import stripe
 from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
-from djstripe.models import Account, APIKey, Event, WebhookEndpoint
+from djstripe.models import Event
 
-from billing import ledger
 from billing.models import CreditPack, LedgerEntry, PaymentIssue, Plan
+from tests.billing.conftest import SECRET
 from tests.conftest import CREDIT
-from tests.stripe_standin import API_KEY, block_network, signed, start_standin
-
-SECRET = "whsec_test_reapi_billing"
-
-
-@pytest.fixture(scope="module")
-def standin():
-    server = start_standin()
-    yield server
-    server.stop()
-
-
-class World:
-    """A user logged in to the Billing page, Stripe (the stand-in) and the webhook endpoint."""
-
-    def __init__(self, standin, user, endpoint: WebhookEndpoint) -> None:
-        self.standin, self.user, self.endpoint = standin, user, endpoint
-        self.browser = Client()
-        self.browser.force_login(user)
-        self.stripe = Client()  # Stripe's side: no session, no CSRF token
-
-    def balance(self) -> int:
-        return ledger.account_for(self.user).balance_micros
-
-    def assert_books_closed(self) -> None:
-        account = ledger.account_for(self.user)
-        assert ledger.entries_total(account) == account.balance_micros >= 0
-
-    def checkout(self, url_name: str, slug: str) -> dict:
-        """Press a buy button; the session the user was sent to."""
-        answer = self.browser.post(reverse(url_name, args=[slug]))
-        assert answer.status_code == 302, answer.content
-        session_id = answer["Location"].rsplit("/", 1)[1]
-        assert answer["Location"].startswith(self.standin.url + "/pay/")
-        return self.standin.get(session_id)
-
-    def post(self, event: dict, *, secret: str = SECRET) -> int:
-        body, header = signed(event, secret)
-        answer = self.stripe.post(
-            reverse("djstripe:djstripe_webhook_by_uuid", args=[self.endpoint.djstripe_uuid]),
-            data=body, content_type="application/json", HTTP_STRIPE_SIGNATURE=header,
-        )  # fmt: skip
-        return answer.status_code
-
-    def send(self, kind: str, obj: dict) -> dict:
-        event = self.standin.event(kind, obj)
-        assert self.post(event) == 200
-        return event
-
-
-@pytest.fixture
-def world(standin, settings, alice):
-    saved = stripe.api_base, stripe.max_network_retries
-    stripe.api_base, stripe.max_network_retries = standin.url, 0
-    settings.STRIPE_TEST_SECRET_KEY = API_KEY
-    settings.STRIPE_LIVE_MODE = False
-    account = Account.objects.create(id=standin.account["id"], livemode=False)
-    APIKey.objects.create(secret=API_KEY, type="secret", livemode=False,
-                          djstripe_owner_account=account)  # fmt: skip
-    endpoint = WebhookEndpoint.objects.create(
-        id="we_" + uuid.uuid4().hex[:16], url="https://reapi.example/stripe/webhook/",
-        secret=SECRET, livemode=False, djstripe_owner_account=account, api_version="",
-        enabled_events=["*"],
-    )  # fmt: skip
-    Plan.objects.create(slug="starter", name="Starter", price_cents=900,
-                        credits_micros=10_000 * CREDIT, sort_order=1)  # fmt: skip
-    Plan.objects.create(slug="pro", name="Pro", price_cents=2900,
-                        credits_micros=40_000 * CREDIT, sort_order=2)  # fmt: skip
-    CreditPack.objects.create(slug="pack-5", name="5 dollars", price_cents=500,
-                              credits_micros=5_000 * CREDIT)  # fmt: skip
-    call_command("sync_stripe_products", stdout=open("/dev/null", "w"))
-    with block_network():
-        yield World(standin, alice, endpoint)
-    assert not standin.unhandled and not standin.errors
-    stripe.api_base, stripe.max_network_retries = saved
+from tests.stripe_standin import block_network, signed
 
 
 def test_the_offers_are_put_on_sale_in_stripe_and_a_new_amount_makes_a_new_price(world):
@@ -225,17 +147,9 @@ def test_without_stripe_the_page_works_and_says_payments_are_off(alice, settings
     assert Client().get(reverse("billing:page")).status_code == 302  # to the login page
 
 
-def subscribe(world, slug: str = "starter") -> dict:
-    session = world.checkout("billing:buy-plan", slug)
-    started = world.standin.complete_checkout(session["id"], paid=True)
-    world.send("checkout.session.completed", started)
-    world.send("invoice.paid", world.standin.get(started["invoice"]))
-    return started
-
-
 def test_an_upgrade_grants_the_difference_and_a_downgrade_grants_nothing(world):
     before = world.balance()
-    started = subscribe(world, "starter")
+    started = world.subscribe("starter")
     assert world.balance() == before + 10_000 * CREDIT
     answer = world.browser.post(reverse("billing:change", args=["pro"]), follow=True)
     assert "You are now on Pro" in answer.content.decode()
@@ -263,7 +177,7 @@ def test_a_plans_limits_apply_to_its_subscribers_keys_until_it_ends(world):
     Plan.objects.filter(slug="starter").update(rpm_limit=7, tpm_limit=7_000)
     _, raw = keys.create(world.user, name="app")
     assert keys.authenticate(raw).limits.account_rpm != 7
-    started = subscribe(world, "starter")
+    started = world.subscribe("starter")
     limits = keys.authenticate(raw).limits
     assert (limits.account_rpm, limits.account_tpm) == (7, 7_000)
     world.browser.post(reverse("billing:cancel"))
@@ -277,7 +191,7 @@ def test_a_plans_limits_apply_to_its_subscribers_keys_until_it_ends(world):
 
 
 def test_cancel_and_resume_change_the_subscription_in_stripe_and_on_the_page(world):
-    started = subscribe(world, "starter")
+    started = world.subscribe("starter")
     page = world.browser.post(reverse("billing:cancel"), follow=True).content.decode()
     assert "ends on" in page and "Resume my plan" in page
     assert world.standin.get(started["subscription"])["cancel_at_period_end"] is True
