@@ -56,6 +56,10 @@ class User(AbstractBaseUser, PermissionsMixin):
     concurrency_limit = models.PositiveIntegerField(
         "concurrent requests", null=True, blank=True, help_text="Empty: the site default."
     )
+    # Settings → Billing: one email when the balance falls below this (billing/alerts.py);
+    # alerted_at is set when it is sent and cleared once the balance is back above.
+    low_balance_threshold_micros = models.BigIntegerField(null=True, blank=True)
+    low_balance_alerted_at = models.DateTimeField(null=True, blank=True)
     # The subscription plan whose period is paid (billing/payments.py keeps it current from
     # Stripe's webhooks); its limits apply where staff set none above.
     plan = models.ForeignKey(

@@ -37,3 +37,18 @@ class AdjustmentForm(forms.Form):
         if not value.startswith("adjust:"):
             raise forms.ValidationError("Reload the form and try again.")
         return value
+
+
+class LowBalanceAlertForm(forms.Form):
+    """Settings → Billing: the balance, in whole credits, below which we send one email."""
+
+    threshold = forms.IntegerField(
+        label="Email me when my balance falls below",
+        required=False, min_value=0, max_value=1_000_000_000,
+        help_text="In credits; leave empty for no alert.",
+        widget=forms.NumberInput(attrs={"placeholder": "e.g. 1000", "step": 1}),
+    )  # fmt: skip
+
+    def threshold_micros(self) -> int | None:
+        value = self.cleaned_data["threshold"]
+        return None if value is None else value * 1_000_000

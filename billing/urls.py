@@ -12,4 +12,5 @@ urlpatterns = [
     path("settings/billing/resume/", views.resume, name="resume"),
     path("settings/billing/change/<slug:slug>/", views.change, name="change"),
     path("settings/billing/portal/", views.portal, name="portal"),
+    path("settings/billing/alert/", views.alert, name="alert"),
 ]

@@ -8,6 +8,7 @@ Stripe, and the webhook that reports the payment does.
 from __future__ import annotations
 
 from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -16,6 +17,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from billing import ledger, stripe_api
+from billing.forms import LowBalanceAlertForm
 from billing.models import CreditPack, PaymentIssue, Plan
 
 
@@ -26,7 +28,12 @@ def _absolute(request: HttpRequest, name: str, query: str = "") -> str:
 @never_cache
 @login_required
 def billing_page(request: HttpRequest) -> HttpResponse:
+    return _page(request)
+
+
+def _page(request: HttpRequest, alert_form: LowBalanceAlertForm | None = None) -> HttpResponse:
     user = request.user
+    threshold = user.low_balance_threshold_micros
     subscription = stripe_api.current_subscription(user)
     plan = stripe_api.plan_of(subscription) if subscription is not None else None
     from djstripe.models import Invoice
@@ -41,8 +48,27 @@ def billing_page(request: HttpRequest) -> HttpResponse:
         "invoices": Invoice.objects.filter(customer__subscriber=user).order_by("-created")[:24],
         "issues": PaymentIssue.objects.filter(user=user)[:10],
         "checkout": request.GET.get("checkout", ""),
+        "alert_form": alert_form
+        or LowBalanceAlertForm(
+            initial={"threshold": None if threshold is None else threshold // 1_000_000}
+        ),
     }
-    return render(request, "billing/billing.html", context)
+    return render(request, "billing/billing.html", context, status=400 if alert_form else 200)
+
+
+@require_POST
+@login_required
+def alert(request: HttpRequest) -> HttpResponse:
+    """Set or clear the low-balance alert; a new threshold re-arms it."""
+    form = LowBalanceAlertForm(request.POST)
+    if not form.is_valid():
+        return _page(request, alert_form=form)
+    get_user_model().objects.filter(pk=request.user.pk).update(
+        low_balance_threshold_micros=form.threshold_micros(), low_balance_alerted_at=None
+    )
+    messages.success(request, "Low-balance alert saved." if form.threshold_micros() is not None
+                     else "Low-balance alert turned off.")  # fmt: skip
+    return redirect("billing:page")
 
 
 def _unavailable(request: HttpRequest, error: stripe_api.BillingUnavailable) -> HttpResponse:

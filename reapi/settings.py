@@ -123,6 +123,7 @@ CELERY_BEAT_SCHEDULE = {
     "release-expired-holds": {"task": "billing.release_expired_holds", "schedule": 60.0},
     "delete-expired-assets": {"task": "gateway.delete_expired_assets", "schedule": 3600.0},
     "advance-video-jobs": {"task": "gateway.advance_video_jobs", "schedule": 2.0},
+    "low-balance-alerts": {"task": "billing.send_low_balance_alerts", "schedule": 60.0},
     "delete-expired-idempotency-keys": {
         "task": "gateway.delete_expired_idempotency_keys",
         "schedule": 3600.0,
