@@ -59,7 +59,10 @@ class PriceInline(admin.StackedInline):
         "image_micros",
         "video_micros_per_second",
         "note",
+        "notice_override_reason",
+        "announced_at",
     )
+    readonly_fields = ("announced_at",)
 
 
 class EnableActions:

@@ -5,6 +5,9 @@ Prices are integers in micro-credits ($1 = 1,000 credits = 1,000,000,000 micro-c
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
@@ -144,6 +147,13 @@ class Price(models.Model):
     image_micros = models.JSONField(default=dict, blank=True)
     video_micros_per_second = models.JSONField(default=dict, blank=True)
     note = models.CharField(max_length=200, blank=True)
+    notice_override_reason = models.CharField(
+        max_length=300, blank=True,
+        help_text="Only to change a price with less than the notice period (14 days) for "
+        "existing customers: why.",
+    )  # fmt: skip
+    # When customers were emailed about this change (catalog/announcements.py).
+    announced_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["model", "-effective_from"]
@@ -162,7 +172,49 @@ class Price(models.Model):
     def __str__(self) -> str:
         return f"{self.model.slug} from {self.effective_from:%Y-%m-%d %H:%M}"
 
+    PRICED_FIELDS = (
+        "effective_from", "input_micros_per_mtok", "cached_input_micros_per_mtok",
+        "output_micros_per_mtok", "per_request_micros", "image_micros", "video_micros_per_second",
+    )  # fmt: skip
+
     def clean(self) -> None:
+        self._check_tables()
+        self._check_notice()
+
+    def _check_notice(self) -> None:
+        """Customers get at least PRICE_NOTICE_DAYS' notice of a change: a price for a model
+        that already has one in force must start that far ahead, unless staff give a reason;
+        a price already in force is history and cannot be edited."""
+        now = timezone.now()
+        before = Price.objects.filter(pk=self.pk).first() if self.pk else None
+        if before is not None:
+            changed = any(getattr(before, f) != getattr(self, f) for f in self.PRICED_FIELDS)
+            if not changed:
+                return
+            if before.effective_from <= now:
+                raise ValidationError(
+                    "This price is in force (or was): it is part of the billing history. "
+                    "Add a new price with a future date instead."
+                )
+        if self.model_id is None:
+            return
+        in_force = Price.objects.filter(model_id=self.model_id, effective_from__lte=now)
+        if self.pk:
+            in_force = in_force.exclude(pk=self.pk)
+        if not in_force.exists():
+            return  # a new model's first price: nobody has been charged yet
+        days = settings.PRICE_NOTICE_DAYS
+        if (
+            self.effective_from < now + timedelta(days=days)
+            and not self.notice_override_reason.strip()
+        ):
+            raise ValidationError({"effective_from": (
+                f"Customers get {days} days' notice of a price change: start it on "
+                f"{(now + timedelta(days=days)):%Y-%m-%d %H:%M} UTC or later, or give a reason "
+                "to override the notice period."
+            )})  # fmt: skip
+
+    def _check_tables(self) -> None:
         for field in ("image_micros", "video_micros_per_second"):
             table = getattr(self, field) or {}
             if not isinstance(table, dict):

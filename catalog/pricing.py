@@ -39,3 +39,16 @@ def token_hold_micros(price: Price, *, input_tokens: int, max_output_tokens: int
         + max_output_tokens * price.output_micros_per_mtok
     )
     return price.per_request_micros + -(-numerator // TOKENS_PER_MTOK)
+
+
+def price_json(price: Price) -> dict[str, object]:
+    """A price as the API shows it (micro-credits; 1 credit = 1,000,000)."""
+    return {
+        "effective_from": price.effective_from.isoformat(),
+        "input_micros_per_mtok": price.input_micros_per_mtok,
+        "cached_input_micros_per_mtok": price.cached_input_micros_per_mtok,
+        "output_micros_per_mtok": price.output_micros_per_mtok,
+        "per_request_micros": price.per_request_micros,
+        "image_micros": dict(price.image_micros or {}),
+        "video_micros_per_second": dict(price.video_micros_per_second or {}),
+    }

@@ -3,20 +3,31 @@
 from __future__ import annotations
 
 from django.db.models import Count, Sum
+from django.utils import timezone
 
 from accounts.keys import AuthenticatedKey
 from billing.models import CreditAccount, Hold
 from catalog import selectors as catalog
+from catalog.pricing import price_json
 from reapi.money import credits_text
 
 
 def models_for(key: AuthenticatedKey) -> dict[str, object]:
-    """OpenAI's model list: the enabled models this key may use."""
-    data = [
-        {"id": m.slug, "object": "model", "created": m.created, "owned_by": m.owned_by or "reapi"}
-        for m in catalog.enabled_models().values()
-        if key.allows_model(m.slug)
-    ]
+    """OpenAI's model list: the enabled models this key may use, each with its price in force
+    and any announced change (`upcoming_pricing`, with its date)."""
+    now = timezone.now()
+    data = []
+    for m in catalog.enabled_models().values():
+        if not key.allows_model(m.slug):
+            continue
+        current = m.price_at(now)
+        upcoming = [price_json(p) for p in reversed(m.prices) if p.effective_from > now]
+        data.append({
+            "id": m.slug, "object": "model", "created": m.created,
+            "owned_by": m.owned_by or "reapi", "kind": m.kind,
+            "pricing": price_json(current) if current else None,
+            "upcoming_pricing": upcoming,
+        })  # fmt: skip
     data.sort(key=lambda item: item["id"])
     return {"object": "list", "data": data}
 

@@ -124,12 +124,15 @@ CELERY_BEAT_SCHEDULE = {
     "delete-expired-assets": {"task": "gateway.delete_expired_assets", "schedule": 3600.0},
     "advance-video-jobs": {"task": "gateway.advance_video_jobs", "schedule": 2.0},
     "low-balance-alerts": {"task": "billing.send_low_balance_alerts", "schedule": 60.0},
+    "announce-price-changes": {"task": "catalog.announce_price_changes", "schedule": 3600.0},
     "delete-expired-idempotency-keys": {
         "task": "gateway.delete_expired_idempotency_keys",
         "schedule": 3600.0,
     },
 }
 CELERY_TASK_IGNORE_RESULT = True
+# Customers are told of a price change at least this many days ahead (catalog.Price.clean).
+PRICE_NOTICE_DAYS = env_int("PRICE_NOTICE_DAYS", default=14)
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
