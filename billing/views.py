@@ -45,7 +45,9 @@ def _page(request: HttpRequest, alert_form: LowBalanceAlertForm | None = None) -
         "renews_at": stripe_api.renews_at(subscription) if subscription else None,
         "plans": Plan.objects.filter(active=True).exclude(stripe_price_id=""),
         "packs": CreditPack.objects.filter(active=True).exclude(stripe_price_id=""),
-        "invoices": Invoice.objects.filter(customer__subscriber=user).order_by("-created")[:24],
+        "invoices": Invoice.objects.filter(customer__subscriber=user).order_by(
+            "-created", "-djstripe_id"
+        )[:24],
         "issues": PaymentIssue.objects.filter(user=user)[:10],
         "checkout": request.GET.get("checkout", ""),
         "alert_form": alert_form

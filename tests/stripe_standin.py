@@ -32,10 +32,12 @@ import time
 import traceback
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from html import escape
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+import requests
 import stripe
 
 # dj-stripe checks keys against ^(sk|rk|pk)_(test|live)_[a-zA-Z0-9]{24,}$, so the short
@@ -243,6 +245,11 @@ class StripeStandin:
         self.errors: list[str] = []  # tracebacks of bugs in the stand-in itself (HTTP 500)
         self._private: dict[str, dict[str, Any]] = {}  # what Stripe keeps but does not show
         self._idempotent: dict[str, tuple[int, Any]] = {}
+        # Webhooks, as Stripe sends them: set by `send_webhooks_to`; events the API raises
+        # wait in the outbox until the request's lock is released, then go out signed.
+        self.webhook_target: tuple[str, str] | None = None
+        self.deliveries: list[tuple[str, str, int]] = []  # (event id, type, HTTP status)
+        self._outbox: list[tuple[str, dict[str, Any]]] = []
         self._lock = threading.RLock()
         self._server = ThreadingHTTPServer((host, port), _handler_for(self))
         self._server.daemon_threads = True
@@ -379,12 +386,85 @@ class StripeStandin:
         return self._put(obj)
 
     # -- HTTP
+    # -- webhooks, sent the way Stripe sends them
+    def send_webhooks_to(self, url: str, secret: str) -> None:
+        """From now on, the events the API and Checkout raise are POSTed, signed with
+        `secret`, to `url` (dj-stripe's endpoint), as Stripe does; see `deliveries`."""
+        self.webhook_target = (url, secret)
+
+    def emit(self, event_type: str, obj: dict[str, Any]) -> dict[str, Any]:
+        """Make the event and, if a target is set, deliver it now; returns the event."""
+        event = self.event(event_type, obj)
+        if self.webhook_target is not None:
+            url, secret = self.webhook_target
+            body, header = signed(event, secret)
+            answer = requests.post(
+                url, data=body, timeout=15,
+                headers={"Content-Type": "application/json", "Stripe-Signature": header},
+            )  # fmt: skip
+            status = answer.status_code
+            self.deliveries.append((event["id"], event_type, status))
+        return event
+
+    def _raise_event(self, event_type: str, obj: dict[str, Any]) -> None:
+        """Queue an event the API raised (under the lock); sent once it is released."""
+        if self.webhook_target is not None:
+            self._outbox.append((event_type, copy.deepcopy(obj)))
+
+    def _flush(self) -> None:
+        with self._lock:
+            pending, self._outbox = self._outbox, []
+        for event_type, obj in pending:
+            self.emit(event_type, obj)
+
+    def _pay(self, session_id: str) -> tuple[int, Any]:
+        """The hosted Checkout page's Pay button: the payment succeeds, Stripe's events go
+        out, the browser goes to the success URL."""
+        try:
+            session = self.complete_checkout(session_id, paid=True)
+        except (KeyError, ValueError) as error:
+            return 400, _Html(f"<h1>Cannot pay</h1><p>{escape(str(error))}</p>")
+        self.emit("checkout.session.completed", session)
+        if session.get("invoice"):
+            self.emit("invoice.paid", self.get(session["invoice"]))
+        return 303, _Redirect(session["success_url"])
+
+    def _checkout_page(self, session_id: str) -> _Html:
+        session = self.store["checkout.session"].get(session_id)
+        if session is None:
+            return _Html("<h1>No such checkout session</h1>")
+        lines = "".join(
+            f"<li>{escape(str(line['price']['id']))} × {line['quantity']}</li>"
+            for line in self._session_lines(session_id)
+        )
+        amount = session.get("amount_total") or 0
+        return _Html(
+            "<!doctype html><title>Checkout (Stripe stand-in)</title>"
+            f"<h1>Checkout</h1><ul>{lines}</ul>"
+            f"<p>Total: <strong>{amount / 100:.2f} {escape(session['currency'] or '')}</strong>"
+            f" ({escape(session['mode'])})</p>"
+            f"<form method='post' action='/pay/{escape(session_id)}'>"
+            "<button type='submit'>Pay</button></form>"
+            f"<p><a href='{escape(session['cancel_url'] or '/')}'>Back</a></p>"
+        )
+
     def _handle(
         self, method: str, target: str, body: str, headers: dict[str, str]
     ) -> tuple[int, Any]:
         split = urlsplit(target)
         path = split.path.rstrip("/") or "/"
-        params = decode_form(split.query)
+        if method == "POST" and path.startswith("/pay/"):
+            self.requests.append(RecordedRequest(method, path, {}, headers))
+            return self._pay(path[len("/pay/") :])
+        try:
+            return self._handle_api(method, path, split.query, body, headers)
+        finally:
+            self._flush()
+
+    def _handle_api(
+        self, method: str, path: str, query: str, body: str, headers: dict[str, str]
+    ) -> tuple[int, Any]:
+        params = decode_form(query)
         if body:
             params.update(decode_form(body))
         with self._lock:
@@ -415,8 +495,12 @@ class StripeStandin:
         )
 
     def _route(self, method: str, path: str, params: dict[str, Any]) -> Any:
-        if method == "GET" and path.startswith(("/pay/", "/portal/")):
-            return _Html(f"<h1>Stripe stand-in</h1><p>{path}</p>")
+        if method == "GET" and path == "/favicon.ico":  # a browser on the hosted pages
+            return _Html("")
+        if method == "GET" and path.startswith("/pay/"):
+            return self._checkout_page(path[len("/pay/") :])
+        if method == "GET" and path.startswith("/portal/"):
+            return _Html(f"<h1>Customer portal (Stripe stand-in)</h1><p>{escape(path)}</p>")
         if not path.startswith("/v1/"):
             raise self._unknown_route(method, path)
         rest = path[len("/v1/") :]
@@ -1217,7 +1301,9 @@ class StripeStandin:
         sub["items"]["total_count"] = len(sub["items"]["data"])
         sub["metadata"] = _metadata(sub["metadata"], p.get("metadata"))
         if changed and p.get("proration_behavior") == "always_invoice":
-            self._invoice_subscription(sub, "subscription_update", paid=True)
+            invoice = self._invoice_subscription(sub, "subscription_update", paid=True)
+            self._raise_event("invoice.paid", invoice)
+        self._raise_event("customer.subscription.updated", sub)
         return sub
 
     def _delete_subscription(self, sub: dict[str, Any], p: dict[str, Any]) -> dict[str, Any]:
@@ -1226,6 +1312,7 @@ class StripeStandin:
         now = self.now()
         sub.update(status="canceled", canceled_at=now, ended_at=now)
         sub["cancellation_details"]["reason"] = "cancellation_requested"
+        self._raise_event("customer.subscription.deleted", sub)
         return sub
 
     def _filter_subscription(self, objs: list[dict], p: dict[str, Any]) -> list[dict]:
@@ -1715,6 +1802,10 @@ def _period_end(start: int, price: dict[str, Any]) -> int:
     return start + days * (recurring.get("interval_count") or 1) * DAY
 
 
+class _Redirect(str):
+    """A 303 to this URL (the hosted pages' buttons)."""
+
+
 class _Html(str):
     """A text/html response body."""
 
@@ -1737,6 +1828,12 @@ def _handler_for(standin: StripeStandin) -> type[BaseHTTPRequestHandler]:
             status, payload = standin._handle(
                 self.command, self.path, body, dict(self.headers.items())
             )
+            if isinstance(payload, _Redirect):
+                self.send_response(status)
+                self.send_header("Location", str(payload))
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             if isinstance(payload, _Html):
                 data, ctype = payload.encode("utf-8"), "text/html; charset=utf-8"
             else:
