@@ -198,3 +198,60 @@ def test_cancel_and_resume_change_the_subscription_in_stripe_and_on_the_page(wor
     page = world.browser.post(reverse("billing:resume"), follow=True).content.decode()
     assert "renews on" in page and "Cancel at the end of the period" in page
     assert world.standin.get(started["subscription"])["cancel_at_period_end"] is False
+
+
+def test_a_dispute_flags_the_account_and_a_lost_one_takes_the_credits_back(world):
+    session = world.checkout("billing:buy-pack", "pack-5")
+    paid = world.standin.complete_checkout(session["id"], paid=True)
+    world.send("checkout.session.completed", paid)
+    before = world.balance()
+    opened = world.standin.dispute(paid["payment_intent"])
+    world.send("charge.dispute.created", opened)
+    assert world.balance() == before  # flagged only
+    assert "is disputed" in world.browser.get(reverse("billing:page")).content.decode()
+    lost = world.standin.dispute(paid["payment_intent"], status="lost")
+    event = world.send("charge.dispute.closed", lost)
+    assert world.post(event) == 200
+    world.send("charge.dispute.closed", lost)
+    assert world.balance() == before - 5_000 * CREDIT
+    issue = PaymentIssue.objects.get(kind="dispute")
+    assert issue.resolved_at is not None and issue.credits_removed_micros == 5_000 * CREDIT
+    world.assert_books_closed()
+
+
+def test_a_won_dispute_lifts_the_flag_and_keeps_the_credits(world):
+    session = world.checkout("billing:buy-pack", "pack-5")
+    paid = world.standin.complete_checkout(session["id"], paid=True)
+    world.send("checkout.session.completed", paid)
+    before = world.balance()
+    world.send("charge.dispute.created", world.standin.dispute(paid["payment_intent"]))
+    world.send("charge.dispute.closed", world.standin.dispute(paid["payment_intent"], status="won"))
+    assert world.balance() == before
+    assert PaymentIssue.objects.get(kind="dispute").resolved_at is not None
+    assert "is disputed" not in world.browser.get(reverse("billing:page")).content.decode()
+
+
+def test_the_portal_button_opens_stripes_customer_portal(world):
+    answer = world.browser.post(reverse("billing:portal"))
+    assert answer.status_code == 302 and answer["Location"].startswith(
+        world.standin.url + "/portal/"
+    )
+    portal = world.standin.calls("POST", "/v1/billing_portal/sessions")[0].params
+    assert portal["return_url"].endswith(reverse("billing:page"))
+
+
+def test_another_customer_sees_and_changes_nothing_of_the_first(world, bob):
+    started = world.subscribe("starter")
+    other = Client()
+    other.force_login(bob)
+    page = other.get(reverse("billing:page")).content.decode()
+    assert "No invoices yet" in page and "You are on" not in page
+    invoice_number = world.standin.get(started["invoice"])["number"]
+    assert invoice_number not in page
+    answer = other.post(reverse("billing:cancel"), follow=True).content.decode()
+    assert "You have no plan to change" in answer
+    other.post(reverse("billing:change", args=["pro"]))
+    assert world.standin.get(started["subscription"])["cancel_at_period_end"] is False
+    assert world.standin.get(started["subscription"])["items"]["data"][0]["price"]["id"] == (
+        Plan.objects.get(slug="starter").stripe_price_id
+    )
