@@ -105,31 +105,30 @@ def _own_subscription(request: HttpRequest):
     return subscription
 
 
-@require_POST
-@login_required
-def cancel(request: HttpRequest) -> HttpResponse:
+def _cancel_at_period_end(request: HttpRequest, cancel: bool, done: str) -> HttpResponse:
     subscription = _own_subscription(request)
     if subscription is not None:
         try:
-            stripe_api.set_cancel_at_period_end(subscription, True)
+            stripe_api.set_cancel_at_period_end(subscription, cancel)
         except stripe_api.BillingUnavailable as error:
             return _unavailable(request, error)
-        messages.success(request, "Your plan ends at the end of the paid period. Credits you "
-                         "have stay yours until then.")  # fmt: skip
+        messages.success(request, done)
     return redirect("billing:page")
+
+
+@require_POST
+@login_required
+def cancel(request: HttpRequest) -> HttpResponse:
+    return _cancel_at_period_end(
+        request, True, "Your plan ends at the end of the paid period. Credits you have stay "
+        "yours; they never expire while your account is open.",
+    )  # fmt: skip
 
 
 @require_POST
 @login_required
 def resume(request: HttpRequest) -> HttpResponse:
-    subscription = _own_subscription(request)
-    if subscription is not None:
-        try:
-            stripe_api.set_cancel_at_period_end(subscription, False)
-        except stripe_api.BillingUnavailable as error:
-            return _unavailable(request, error)
-        messages.success(request, "Your plan renews again.")
-    return redirect("billing:page")
+    return _cancel_at_period_end(request, False, "Your plan renews again.")
 
 
 @require_POST
