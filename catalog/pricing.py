@@ -52,3 +52,45 @@ def price_json(price: Price) -> dict[str, object]:
         "image_micros": dict(price.image_micros or {}),
         "video_micros_per_second": dict(price.video_micros_per_second or {}),
     }
+
+
+@dataclass(frozen=True)
+class Example:
+    """A worked example of a price: what it buys and what that costs (micro-credits)."""
+
+    what: str
+    micros: int
+
+
+VIDEO_EXAMPLE_SECONDS = 5
+
+
+def examples(price: Price, kind: str) -> list[Example]:
+    """Worked examples for a model page, computed by the same arithmetic as the charge."""
+    found: list[Example] = []
+    if price.input_micros_per_mtok or price.output_micros_per_mtok:
+        per_thousand = [
+            ("1,000 input tokens", TokenUsage(input_tokens=1_000, output_tokens=0)),
+            ("1,000 cached input tokens",
+             TokenUsage(input_tokens=1_000, output_tokens=0, cached_input_tokens=1_000)),
+            ("1,000 output tokens", TokenUsage(input_tokens=0, output_tokens=1_000)),
+        ]  # fmt: skip
+        for what, usage in per_thousand:
+            if "cached" in what and not price.cached_input_micros_per_mtok:
+                continue
+            cost = token_cost_micros(price, usage) - price.per_request_micros
+            found.append(Example(what, cost))
+    if price.per_request_micros:
+        found.append(Example("each request", price.per_request_micros))
+    for key, micros in sorted((price.image_micros or {}).items()):
+        size, _, quality = key.partition(":")
+        what = "an image" if size == "*" else f"a {size.replace('x', '×')} image"
+        if quality not in ("", "*"):
+            what += f" at {quality} quality"
+        found.append(Example(what, int(micros)))
+    for resolution, micros in sorted((price.video_micros_per_second or {}).items()):
+        label = "" if resolution == "*" else f" {resolution}"
+        noun = "of video worked on" if kind == "tool" else "video"
+        found.append(Example(f"a {VIDEO_EXAMPLE_SECONDS} s{label} {noun}",
+                             VIDEO_EXAMPLE_SECONDS * int(micros)))  # fmt: skip
+    return found

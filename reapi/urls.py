@@ -13,6 +13,7 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("", include("accounts.urls")),
     path("", include("billing.urls")),
+    path("", include("catalog.urls")),
     path("stripe/", include("djstripe.urls", namespace="djstripe")),
     path("files/<uuid:asset_id>", gateway_web.file, name="asset-file"),
 ]

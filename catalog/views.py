@@ -1,0 +1,57 @@
+"""Public catalog pages: every model with its price in credits, worked examples, announced
+price changes and code to copy. Thin: prices come from catalog/pricing.py."""
+
+from __future__ import annotations
+
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+
+from catalog import pricing, selectors
+from catalog.models import Model
+
+KIND_ORDER = ("chat", "image", "video", "tool", "embedding")
+
+
+def _base_url(request: HttpRequest) -> str:
+    from django.conf import settings
+
+    return settings.SITE_URL or request.build_absolute_uri("/").rstrip("/")
+
+
+def model_list(request: HttpRequest) -> HttpResponse:
+    now = timezone.now()
+    rows = []
+    for info in selectors.enabled_models().values():
+        price = info.price_at(now)
+        upcoming = [p for p in reversed(info.prices) if p.effective_from > now]
+        rows.append({"model": info, "examples": pricing.examples(price, info.kind)[:2]
+                     if price else [], "upcoming": upcoming[:1]})  # fmt: skip
+    rows.sort(key=lambda row: (KIND_ORDER.index(row["model"].kind)
+                               if row["model"].kind in KIND_ORDER else 9,
+                               row["model"].display_name))  # fmt: skip
+    kinds = [(kind, [r for r in rows if r["model"].kind == kind]) for kind in KIND_ORDER]
+    return render(request, "catalog/models.html", {"kinds": [k for k in kinds if k[1]]})
+
+
+def model_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    info = selectors.get_model(slug)
+    if info is None:
+        raise Http404("No such model.")
+    model = Model.objects.get(pk=info.id)
+    now = timezone.now()
+    price = info.price_at(now)
+    upcoming = [
+        {"price": p, "examples": pricing.examples(p, info.kind)}
+        for p in reversed(info.prices)
+        if p.effective_from > now
+    ]
+    context = {
+        "model": model,
+        "info": info,
+        "price": price,
+        "examples": pricing.examples(price, info.kind) if price else [],
+        "upcoming": upcoming,
+        "base_url": _base_url(request),
+    }
+    return render(request, "catalog/model_detail.html", context)
