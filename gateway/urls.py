@@ -1,0 +1,10 @@
+from django.urls import path
+
+from gateway import pages
+
+app_name = "gateway"
+
+urlpatterns = [
+    path("settings/usage/", pages.usage, name="usage"),
+    path("settings/usage.csv", pages.usage_csv, name="usage-csv"),
+]
