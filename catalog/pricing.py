@@ -75,8 +75,10 @@ def examples(price: Price, kind: str) -> list[Example]:
              TokenUsage(input_tokens=1_000, output_tokens=0, cached_input_tokens=1_000)),
             ("1,000 output tokens", TokenUsage(input_tokens=0, output_tokens=1_000)),
         ]  # fmt: skip
-        for what, usage in per_thousand:
-            if "cached" in what and not price.cached_input_micros_per_mtok:
+        rates = (price.input_micros_per_mtok, price.cached_input_micros_per_mtok,
+                 price.output_micros_per_mtok)  # fmt: skip
+        for (what, usage), rate in zip(per_thousand, rates, strict=True):
+            if not rate:
                 continue
             cost = token_cost_micros(price, usage) - price.per_request_micros
             found.append(Example(what, cost))

@@ -25,8 +25,10 @@ def model_list(request: HttpRequest) -> HttpResponse:
     for info in selectors.enabled_models().values():
         price = info.price_at(now)
         upcoming = [p for p in reversed(info.prices) if p.effective_from > now]
-        rows.append({"model": info, "examples": pricing.examples(price, info.kind)[:2]
-                     if price else [], "upcoming": upcoming[:1]})  # fmt: skip
+        examples = pricing.examples(price, info.kind) if price else []
+        shown = [e for e in examples if "cached" not in e.what]
+        rows.append({"model": info, "examples": shown[:2],
+                     "upcoming": upcoming[:1]})  # fmt: skip
     rows.sort(key=lambda row: (KIND_ORDER.index(row["model"].kind)
                                if row["model"].kind in KIND_ORDER else 9,
                                row["model"].display_name))  # fmt: skip
