@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
+from django.core import signing
 from django.core.cache import cache as shared_cache
 from django.db import transaction
 from django.utils import timezone
@@ -24,6 +25,8 @@ from django.utils import timezone
 from accounts.models import ApiKey, User
 
 KEY_PREFIX = "sk-reapi-"
+PLAYGROUND_PREFIX = "pgt_"  # a playground token, not a key: signed, short-lived
+PLAYGROUND_SALT = "reapi.playground-token"
 EPOCH_KEY = "keys:epoch"  # in the shared cache; bumped whenever a key's lookup must change
 EPOCH_CHECK_S = 1.0
 DISPLAY_LENGTH = len(KEY_PREFIX) + 6
@@ -308,11 +311,50 @@ _FAILURES: dict[str, tuple[type[KeyAuthError], str]] = {
 }
 
 
+def playground_key(owner: User) -> ApiKey:
+    """The account's playground key, made on first use; nobody ever holds its secret."""
+    key = ApiKey.objects.filter(
+        owner=owner, purpose=ApiKey.Purpose.PLAYGROUND, revoked_at__isnull=True
+    ).first()
+    if key is None:
+        raw = _new_secret()  # thrown away: the key is reachable only through tokens
+        key = ApiKey.objects.create(
+            owner=owner, name="Playground", purpose=ApiKey.Purpose.PLAYGROUND,
+            prefix=PLAYGROUND_PREFIX + "…", hashed_secret=hash_secret(raw),
+        )  # fmt: skip
+    return key
+
+
+def playground_token(owner: User) -> str:
+    """A token the playground page sends as its bearer credential: it names the account's
+    playground key, is signed with SECRET_KEY and lives PLAYGROUND_TOKEN_TTL_S. It is not an
+    API key: it cannot be turned into one, and it dies with the session's page."""
+    key = playground_key(owner)
+    return PLAYGROUND_PREFIX + signing.dumps({"h": key.hashed_secret}, salt=PLAYGROUND_SALT)
+
+
+def _playground_hash(token: str) -> str:
+    try:
+        payload = signing.loads(
+            token[len(PLAYGROUND_PREFIX) :], salt=PLAYGROUND_SALT,
+            max_age=settings.PLAYGROUND_TOKEN_TTL_S,
+        )  # fmt: skip
+    except signing.SignatureExpired:
+        raise InvalidKey("This playground session has expired: reload the page.") from None
+    except signing.BadSignature:
+        raise InvalidKey(_FAILURES[InvalidKey.code][1]) from None
+    return str(payload.get("h", ""))
+
+
 def authenticate(raw: str | None) -> AuthenticatedKey:
-    """Return the key for a raw secret, or raise a KeyAuthError subclass saying why not."""
-    if not raw or not raw.startswith(KEY_PREFIX) or len(raw) > 200:
+    """Return the key for a raw secret (or a playground token), or raise a KeyAuthError
+    subclass saying why not."""
+    if raw and raw.startswith(PLAYGROUND_PREFIX) and len(raw) <= 400:
+        hashed = _playground_hash(raw)
+    elif not raw or not raw.startswith(KEY_PREFIX) or len(raw) > 200:
         raise InvalidKey(_FAILURES[InvalidKey.code][1])
-    hashed = hash_secret(raw)
+    else:
+        hashed = hash_secret(raw)
     found = cache.get(_cache_key(hashed))
     if found is None:
         found = _load(hashed)

@@ -87,7 +87,14 @@ class User(AbstractBaseUser, PermissionsMixin):
 class ApiKey(models.Model):
     """An API key. Only the SHA-256 of the secret is stored, plus a short display prefix."""
 
+    class Purpose(models.TextChoices):
+        API = "api", "API key"
+        # The playground's own key: its secret is never known to anyone; the playground page
+        # reaches it through short-lived signed tokens (accounts/keys.py).
+        PLAYGROUND = "playground", "Playground"
+
     owner = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_keys")
+    purpose = models.CharField(max_length=20, choices=Purpose.choices, default=Purpose.API)
     name = models.CharField(max_length=100)
     prefix = models.CharField(max_length=24, help_text="The first characters, for display.")
     hashed_secret = models.CharField(max_length=64, unique=True, editable=False)

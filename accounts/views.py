@@ -25,7 +25,7 @@ def _keys_page(
     status: int = 200,
 ) -> HttpResponse:
     context = {
-        "api_keys": ApiKey.objects.filter(owner=request.user),
+        "api_keys": ApiKey.objects.filter(owner=request.user, purpose=ApiKey.Purpose.API),
         "form": form or ApiKeyCreateForm(),
         "new_secret": new_secret,
         "new_key": new_key,
@@ -53,7 +53,7 @@ def key_list(request: HttpRequest) -> HttpResponse:
 @require_POST
 @login_required
 def key_rotate(request: HttpRequest, key_id: int) -> HttpResponse:
-    key = get_object_or_404(ApiKey, pk=key_id, owner=request.user)
+    key = get_object_or_404(ApiKey, pk=key_id, owner=request.user, purpose=ApiKey.Purpose.API)
     if key.is_revoked:
         messages.error(request, "A revoked key cannot be rotated.")
         return redirect("accounts:keys")
@@ -64,7 +64,7 @@ def key_rotate(request: HttpRequest, key_id: int) -> HttpResponse:
 @require_POST
 @login_required
 def key_revoke(request: HttpRequest, key_id: int) -> HttpResponse:
-    key = get_object_or_404(ApiKey, pk=key_id, owner=request.user)
+    key = get_object_or_404(ApiKey, pk=key_id, owner=request.user, purpose=ApiKey.Purpose.API)
     keys.revoke(key)
     messages.success(request, f"Key “{key.name}” ({key.prefix}…) is revoked.")
     return redirect("accounts:keys")

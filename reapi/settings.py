@@ -240,6 +240,8 @@ DJSTRIPE_SUBSCRIBER_MODEL = AUTH_USER_MODEL
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("MAX_BODY_MB", default=20) * 1024 * 1024
 
 # --- reAPI --------------------------------------------------------------------------------
+# How long a playground page's token works (accounts/keys.py: a signed token, not a key).
+PLAYGROUND_TOKEN_TTL_S = env_int("PLAYGROUND_TOKEN_TTL_S", default=1800)
 # Seconds an API-key lookup stays cached in a process. Changes (revocation, suspension) clear
 # every process's cache within about a second through a shared counter (accounts/keys.py).
 API_KEY_CACHE_S = env_int("API_KEY_CACHE_S", default=5)

@@ -1,0 +1,56 @@
+"""The playground (logged in): chat, images and video jobs from the browser, through the same
+/v1 pipeline, ledger and usage rows as the API. The page holds a short-lived signed token for
+the account's playground key (accounts/keys.py), never an API key's secret."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
+
+from accounts import keys
+from catalog import selectors
+from catalog.pricing import price_json
+
+KINDS = ("chat", "image", "video")
+CHAT_MAX_TOKENS = 1024  # what the playground asks for, and what its estimate assumes
+
+
+def _models() -> list[dict]:
+    now = timezone.now()
+    found = []
+    for info in selectors.enabled_models().values():
+        price = info.price_at(now)
+        if info.kind not in KINDS or price is None:
+            continue
+        found.append({
+            "id": info.slug, "name": info.display_name, "kind": info.kind,
+            "price": price_json(price), "max_output_tokens": info.max_output_tokens,
+            "max_video_seconds": info.max_video_seconds, "stream": info.supports_streaming,
+        })  # fmt: skip
+    return sorted(found, key=lambda m: (KINDS.index(m["kind"]), m["name"]))
+
+
+@never_cache
+@login_required
+def playground(request: HttpRequest) -> HttpResponse:
+    config = {
+        "token": keys.playground_token(request.user),
+        "models": _models(),
+        "chat_max_tokens": CHAT_MAX_TOKENS,
+    }
+    response = render(request, "gateway/playground.html", {"config": config})
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_POST
+@login_required
+def token(request: HttpRequest) -> HttpResponse:
+    """A fresh token when the page's has expired (session and CSRF checked)."""
+    response = JsonResponse({"token": keys.playground_token(request.user)})
+    response["Cache-Control"] = "no-store"
+    return response
