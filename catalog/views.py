@@ -13,12 +13,6 @@ from catalog.models import Model
 KIND_ORDER = ("chat", "image", "video", "tool", "embedding")
 
 
-def _base_url(request: HttpRequest) -> str:
-    from django.conf import settings
-
-    return settings.SITE_URL or request.build_absolute_uri("/").rstrip("/")
-
-
 def model_list(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
     rows = []
@@ -54,6 +48,5 @@ def model_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "price": price,
         "examples": pricing.examples(price, info.kind) if price else [],
         "upcoming": upcoming,
-        "base_url": _base_url(request),
     }
     return render(request, "catalog/model_detail.html", context)

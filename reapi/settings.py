@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "catalog",
     "billing",
     "gateway",
+    "content",
 ]
 
 MIDDLEWARE = [
@@ -181,6 +182,8 @@ if EMAIL_HOST:
 else:
     EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "reAPI <no-reply@localhost>")
+# Where the contact form's messages go.
+SUPPORT_EMAIL = env_str("SUPPORT_EMAIL", "support@localhost")
 
 # --- Internationalisation -----------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

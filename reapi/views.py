@@ -7,5 +7,9 @@ from catalog.models import Model
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    models = Model.objects.filter(enabled=True).order_by("kind", "sort_order", "slug")
+    order = ["image", "video", "tool", "chat", "embedding"]
+    models = sorted(
+        Model.objects.filter(enabled=True),
+        key=lambda m: (order.index(m.kind) if m.kind in order else 9, m.sort_order, m.slug),
+    )
     return render(request, "home.html", {"models": models})

@@ -1,0 +1,18 @@
+from django.contrib import admin
+
+from content.models import Page, Post
+
+
+@admin.register(Page)
+class PageAdmin(admin.ModelAdmin):
+    list_display = ("title", "slug", "updated_at")
+    search_fields = ("title", "body")
+
+
+@admin.register(Post)
+class PostAdmin(admin.ModelAdmin):
+    list_display = ("title", "kind", "published", "published_at")
+    list_filter = ("kind", "published")
+    search_fields = ("title", "summary", "body")
+    prepopulated_fields = {"slug": ("title",)}
+    date_hierarchy = "published_at"
