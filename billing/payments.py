@@ -24,7 +24,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from billing import ledger
-from billing.models import CreditAccount, LedgerEntry, PaymentIssue, Plan
+from billing.models import CreditAccount, CreditPack, LedgerEntry, PaymentIssue, Plan
 
 logger = logging.getLogger(__name__)
 
@@ -68,8 +68,13 @@ def grant_for_checkout(session: dict[str, Any]) -> LedgerEntry | None:
         idempotency_key=f"stripe:checkout:{session['id']}",
         kind=LedgerEntry.Kind.PURCHASE,
         reference=_id(session.get("payment_intent")) or session["id"],  # what refunds name
-        memo=f"Credit pack {metadata.get(META_OFFER, '')}".strip(),
+        memo=f"Credit pack: {_pack_name(metadata.get(META_OFFER, ''))}",
     )
+
+
+def _pack_name(offer: str) -> str:
+    slug = offer.removeprefix("pack:")
+    return CreditPack.objects.filter(slug=slug).values_list("name", flat=True).first() or slug
 
 
 def _id(value: Any) -> str | None:

@@ -18,7 +18,7 @@ from django.views.decorators.http import require_POST
 
 from billing import ledger, stripe_api
 from billing.forms import LowBalanceAlertForm
-from billing.models import CreditPack, PaymentIssue, Plan
+from billing.models import CreditPack, LedgerEntry, PaymentIssue, Plan
 
 
 def _absolute(request: HttpRequest, name: str, query: str = "") -> str:
@@ -38,8 +38,12 @@ def _page(request: HttpRequest, alert_form: LowBalanceAlertForm | None = None) -
     plan = stripe_api.plan_of(subscription) if subscription is not None else None
     from djstripe.models import Invoice
 
+    account = ledger.account_for(user)
     context = {
-        "account": ledger.account_for(user),
+        "account": account,
+        "purchases": LedgerEntry.objects.filter(
+            account=account, kind__in=[LedgerEntry.Kind.PURCHASE, LedgerEntry.Kind.SUBSCRIPTION]
+        ).order_by("-created_at", "-id")[:24],
         "subscription": subscription,
         "plan": plan,
         "renews_at": stripe_api.renews_at(subscription) if subscription else None,

@@ -3,6 +3,8 @@ keys or credits; Staff is a superuser who curates the catalog and adjusts balanc
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from django.core.cache import cache
 from django.test import Client
@@ -56,3 +58,36 @@ def funded(user: User, credits: int) -> CreditAccount:
     ledger.grant(account, amount_micros=credits * CREDIT, idempotency_key=f"test-fund:{user.pk}")
     account.refresh_from_db()
     return account
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture
+def chromium(monkeypatch):
+    """Debian's Chromium, headless, driven by Playwright (never a downloaded browser). Skipped
+    where it is not installed, except in CI, where that fails."""
+    if not os.path.exists(CHROMIUM):
+        if os.environ.get("CI"):
+            pytest.fail("CI needs Debian's chromium: apt-get install -y chromium")
+        pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)")
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; the ORM calls a test makes
+    # between steps are still plain synchronous code.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-background-networking"]
+        )
+        yield browser
+        browser.close()
+
+
+def login_cookie(user, url: str) -> dict:
+    """A session cookie for `user`, for a browser context on `url`."""
+    from django.test import Client
+
+    session = Client()
+    session.force_login(user)
+    return {"name": "sessionid", "value": session.cookies["sessionid"].value, "url": url}

@@ -20,6 +20,31 @@ from tests.stripe_standin import API_KEY, block_network, signed, start_standin
 SECRET = "whsec_test_reapi_billing"
 
 
+def stripe_on_sale(standin, settings) -> WebhookEndpoint:
+    """Point the stripe library and dj-stripe at the stand-in, register the webhook endpoint
+    and put two plans and a pack on sale (`sync_stripe_products`). The caller restores
+    `stripe.api_base` and `stripe.max_network_retries`."""
+    stripe.api_base, stripe.max_network_retries = standin.url, 0
+    settings.STRIPE_TEST_SECRET_KEY = API_KEY
+    settings.STRIPE_LIVE_MODE = False
+    account = Account.objects.create(id=standin.account["id"], livemode=False)
+    APIKey.objects.create(secret=API_KEY, type="secret", livemode=False,
+                          djstripe_owner_account=account)  # fmt: skip
+    endpoint = WebhookEndpoint.objects.create(
+        id="we_" + uuid.uuid4().hex[:16], url="https://reapi.example/stripe/webhook/",
+        secret=SECRET, livemode=False, djstripe_owner_account=account, api_version="",
+        enabled_events=["*"],
+    )  # fmt: skip
+    Plan.objects.create(slug="starter", name="Starter", price_cents=900,
+                        credits_micros=10_000 * CREDIT, sort_order=1)  # fmt: skip
+    Plan.objects.create(slug="pro", name="Pro", price_cents=2900,
+                        credits_micros=40_000 * CREDIT, sort_order=2)  # fmt: skip
+    CreditPack.objects.create(slug="pack-5", name="5 dollars", price_cents=500,
+                              credits_micros=5_000 * CREDIT)  # fmt: skip
+    call_command("sync_stripe_products", stdout=open("/dev/null", "w"))
+    return endpoint
+
+
 @pytest.fixture(scope="module")
 def standin():
     server = start_standin()
@@ -76,24 +101,7 @@ class World:
 @pytest.fixture
 def world(standin, settings, alice):
     saved = stripe.api_base, stripe.max_network_retries
-    stripe.api_base, stripe.max_network_retries = standin.url, 0
-    settings.STRIPE_TEST_SECRET_KEY = API_KEY
-    settings.STRIPE_LIVE_MODE = False
-    account = Account.objects.create(id=standin.account["id"], livemode=False)
-    APIKey.objects.create(secret=API_KEY, type="secret", livemode=False,
-                          djstripe_owner_account=account)  # fmt: skip
-    endpoint = WebhookEndpoint.objects.create(
-        id="we_" + uuid.uuid4().hex[:16], url="https://reapi.example/stripe/webhook/",
-        secret=SECRET, livemode=False, djstripe_owner_account=account, api_version="",
-        enabled_events=["*"],
-    )  # fmt: skip
-    Plan.objects.create(slug="starter", name="Starter", price_cents=900,
-                        credits_micros=10_000 * CREDIT, sort_order=1)  # fmt: skip
-    Plan.objects.create(slug="pro", name="Pro", price_cents=2900,
-                        credits_micros=40_000 * CREDIT, sort_order=2)  # fmt: skip
-    CreditPack.objects.create(slug="pack-5", name="5 dollars", price_cents=500,
-                              credits_micros=5_000 * CREDIT)  # fmt: skip
-    call_command("sync_stripe_products", stdout=open("/dev/null", "w"))
+    endpoint = stripe_on_sale(standin, settings)
     with block_network():
         yield World(standin, alice, endpoint)
     assert not standin.unhandled and not standin.errors

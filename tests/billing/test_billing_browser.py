@@ -10,37 +10,15 @@ import os
 from pathlib import Path
 
 import pytest
-from django.test import Client
 from django.urls import reverse
 
 from tests.billing.conftest import SECRET
-from tests.conftest import CREDIT
-
-CHROMIUM = "/usr/bin/chromium"
+from tests.conftest import CREDIT, login_cookie
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture
-def browser(monkeypatch):
-    if not os.path.exists(CHROMIUM):
-        if os.environ.get("CI"):
-            pytest.fail("CI needs Debian's chromium: apt-get install -y chromium")
-        pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)")
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API runs an event loop in this thread; the ORM calls the test makes
-    # between steps are still plain synchronous code.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-background-networking"]
-        )
-        yield chromium
-        chromium.close()
-
-
-def test_subscribe_upgrade_cancel_and_resume_in_a_browser(world, live_server, browser):
+def test_subscribe_upgrade_cancel_and_resume_in_a_browser(world, live_server, chromium):
     standin = world.standin
     endpoint = reverse("djstripe:djstripe_webhook_by_uuid", args=[world.endpoint.djstripe_uuid])
     standin.send_webhooks_to(live_server.url + endpoint, SECRET)
@@ -51,11 +29,8 @@ def test_subscribe_upgrade_cancel_and_resume_in_a_browser(world, live_server, br
             shots.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(shots / f"billing-{name}.png"), full_page=True)
 
-    session = Client()
-    session.force_login(world.user)
-    context = browser.new_context()
-    context.add_cookies([{"name": "sessionid", "value": session.cookies["sessionid"].value,
-                          "url": live_server.url}])  # fmt: skip
+    context = chromium.new_context()
+    context.add_cookies([login_cookie(world.user, live_server.url)])
     page = context.new_page()
     before = world.balance()
 

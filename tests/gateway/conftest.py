@@ -207,3 +207,22 @@ def first_route_to(gateway: Gateway, *, kind: str, scope: str, upstream_model: s
     )
     selectors.invalidate()
     return provider
+
+
+@pytest.fixture
+def beat():
+    """What Celery beat does for video jobs, every 0.2 s, while the test runs."""
+    from gateway import videos
+
+    stop = threading.Event()
+
+    def run() -> None:
+        while not stop.is_set():
+            videos.advance_due()
+            time.sleep(0.2)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    yield
+    stop.set()
+    thread.join(5)

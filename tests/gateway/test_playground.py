@@ -8,8 +8,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import threading
-import time
 
 import pytest
 import requests
@@ -19,10 +17,10 @@ from django.urls import reverse
 from accounts import keys
 from accounts.models import ApiKey
 from gateway.models import UsageRecord
+from tests.conftest import login_cookie
 from tests.gateway.conftest import MEDIUM, PER_SECOND_720P
 
 pytestmark = pytest.mark.filterwarnings("ignore:The Sora API:DeprecationWarning")
-CHROMIUM = "/usr/bin/chromium"
 
 
 def test_a_token_authenticates_as_the_playground_key_and_nothing_else(alice, settings):
@@ -85,49 +83,10 @@ def test_a_token_pays_through_the_same_pipeline_and_dies_with_the_account(gatewa
     gateway.assert_books_closed()
 
 
-@pytest.fixture
-def chromium(monkeypatch):
-    if not os.path.exists(CHROMIUM):
-        if os.environ.get("CI"):
-            pytest.fail("CI needs Debian's chromium: apt-get install -y chromium")
-        pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)")
-    from playwright.sync_api import sync_playwright
-
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-background-networking"]
-        )
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def beat():
-    """What Celery beat does for video jobs, every 0.2 s, while the test runs."""
-    from gateway import videos
-
-    stop = threading.Event()
-
-    def run() -> None:
-        while not stop.is_set():
-            videos.advance_due()
-            time.sleep(0.2)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    yield
-    stop.set()
-    thread.join(5)
-
-
 def test_the_playground_in_a_browser(gateway, image_model, video_model, chromium, beat):
     shots = os.environ.get("REAPI_SCREENSHOTS")
-    session = Client()
-    session.force_login(gateway.user)
     context = chromium.new_context()
-    context.add_cookies([{"name": "sessionid", "value": session.cookies["sessionid"].value,
-                          "url": gateway.url}])  # fmt: skip
+    context.add_cookies([login_cookie(gateway.user, gateway.url)])
     page = context.new_page()
     problems: list[str] = []
     page.on("pageerror", lambda error: problems.append(str(error)))
