@@ -1,14 +1,16 @@
-"""Settings → Usage (rules in gateway/usage_report.py)."""
+"""Pages of the gateway app: Settings → Usage (rules in gateway/usage_report.py) and the API
+reference (gateway/openapi.py)."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 
-from gateway import usage_report
+from gateway import openapi, usage_report
 from gateway.usage_report import UsageFilterForm
 
 CHART_HEIGHT = 120  # px of the tallest bar
@@ -61,3 +63,47 @@ def usage_csv(request: HttpRequest) -> HttpResponse:
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     response["Cache-Control"] = "no-store"
     return response
+
+
+def _base(request: HttpRequest) -> str:
+    return settings.SITE_URL or request.build_absolute_uri("/").rstrip("/")
+
+
+def api_schema(request: HttpRequest) -> HttpResponse:
+    """The OpenAPI 3.1 document of /v1 (gateway/openapi.py)."""
+    return JsonResponse(openapi.document(_base(request)), json_dumps_params={"indent": 2})
+
+
+def api_reference(request: HttpRequest) -> HttpResponse:
+    """The same document as a page: each operation, its parameters and body fields."""
+    tags: dict[str, list[dict]] = {}
+    for (path, method), op in openapi.operations().items():
+        body = (op.get("requestBody") or {}).get("content", {})
+        schema = (body.get("application/json") or body.get("multipart/form-data") or {}).get(
+            "schema", {}
+        )
+        required = set(schema.get("required", []))
+        fields = [
+            {"name": name, "type": _type_of(spec), "required": name in required,
+             "description": spec.get("description", "")}
+            for name, spec in sorted(schema.get("properties", {}).items(),
+                                     key=lambda item: (item[0] not in required, item[0]))
+        ]  # fmt: skip
+        tags.setdefault(op["tags"][0], []).append({
+            "method": method.upper(), "path": path, "summary": op["summary"],
+            "description": op["description"], "fields": fields,
+            "multipart": "multipart/form-data" in body,
+            "parameters": op.get("parameters", []),
+            "errors": sorted(code for code in op["responses"] if code != "200"),
+        })  # fmt: skip
+    return render(request, "gateway/api_reference.html", {"tags": tags})
+
+
+def _type_of(spec: dict) -> str:
+    if "type" in spec:
+        return spec["type"] if isinstance(spec["type"], str) else " | ".join(spec["type"])
+    if "enum" in spec:
+        return " | ".join(f'"{value}"' for value in spec["enum"])
+    if "oneOf" in spec:
+        return " | ".join(_type_of(option) for option in spec["oneOf"])
+    return "as the protocol defines it"
