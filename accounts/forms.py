@@ -4,34 +4,40 @@ from datetime import timedelta
 
 from django import forms
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from reapi.money import MICROS_PER_CREDIT, InvalidAmount, parse_credits
 
 
 class ApiKeyCreateForm(forms.Form):
-    name = forms.CharField(max_length=100, initial="My key")
+    name = forms.CharField(max_length=100, initial="My key", label=_("Name"))
     expires_in_days = forms.IntegerField(
-        required=False, min_value=1, max_value=3650, help_text="Leave empty for no expiry."
+        required=False,
+        min_value=1,
+        max_value=3650,
+        label=_("Expires in days"),
+        help_text=_("Leave empty for no expiry."),
     )
     allowed_models = forms.CharField(
         required=False,
         max_length=2000,
-        help_text="Comma-separated model ids; empty allows every model.",
+        label=_("Allowed models"),
+        help_text=_("Comma-separated model ids; empty allows every model."),
     )
     spend_cap_credits = forms.CharField(
         required=False,
         max_length=30,
-        label="Spend cap (credits)",
-        help_text="Credits this key may spend in total; empty for no cap.",
+        label=_("Spend cap (credits)"),
+        help_text=_("Credits this key may spend in total; empty for no cap."),
     )
     rpm_limit = forms.IntegerField(
-        required=False, min_value=1, max_value=100_000, label="Requests per minute"
+        required=False, min_value=1, max_value=100_000, label=_("Requests per minute")
     )
     tpm_limit = forms.IntegerField(
-        required=False, min_value=1, max_value=2_000_000_000, label="Tokens per minute"
+        required=False, min_value=1, max_value=2_000_000_000, label=_("Tokens per minute")
     )
     concurrency_limit = forms.IntegerField(
-        required=False, min_value=1, max_value=10_000, label="Concurrent requests"
+        required=False, min_value=1, max_value=10_000, label=_("Concurrent requests")
     )
 
     def clean_allowed_models(self) -> list[str]:
@@ -39,7 +45,9 @@ class ApiKeyCreateForm(forms.Form):
         slugs = sorted({s.strip() for s in raw.split(",") if s.strip()})
         for slug in slugs:
             if len(slug) > 100 or not all(c.isalnum() or c in "-._:/" for c in slug):
-                raise forms.ValidationError(f"{slug[:40]!r} is not a model id.")
+                raise forms.ValidationError(
+                    _("%(slug)s is not a model id.") % {"slug": repr(slug[:40])}
+                )
         return slugs
 
     def clean_spend_cap_credits(self) -> int | None:
@@ -51,7 +59,7 @@ class ApiKeyCreateForm(forms.Form):
         except InvalidAmount as exc:
             raise forms.ValidationError(str(exc)) from None
         if not 0 < micros <= 10**12 * MICROS_PER_CREDIT:
-            raise forms.ValidationError("Enter a positive number of credits.")
+            raise forms.ValidationError(_("Enter a positive number of credits."))
         return micros
 
     def key_options(self) -> dict[str, object]:
@@ -69,8 +77,8 @@ class ApiKeyCreateForm(forms.Form):
 
 
 class CloseAccountForm(forms.Form):
-    password = forms.CharField(widget=forms.PasswordInput, strip=False)
-    confirm = forms.BooleanField(label="I understand that closing the account cannot be undone.")
+    password = forms.CharField(widget=forms.PasswordInput, strip=False, label=_("Password"))
+    confirm = forms.BooleanField(label=_("I understand that closing the account cannot be undone."))
 
     def __init__(self, *args: object, user: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
@@ -79,5 +87,5 @@ class CloseAccountForm(forms.Form):
     def clean_password(self) -> str:
         password = self.cleaned_data["password"]
         if not self.user.check_password(password):
-            raise forms.ValidationError("That password is not correct.")
+            raise forms.ValidationError(_("That password is not correct."))
         return password

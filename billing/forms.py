@@ -3,6 +3,7 @@ from __future__ import annotations
 import uuid
 
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from reapi.money import InvalidAmount, parse_credits
 
@@ -43,10 +44,10 @@ class LowBalanceAlertForm(forms.Form):
     """Settings → Billing: the balance, in whole credits, below which we send one email."""
 
     threshold = forms.IntegerField(
-        label="Email me when my balance falls below",
+        label=_("Email me when my balance falls below"),
         required=False, min_value=0, max_value=1_000_000_000,
-        help_text="In credits; leave empty for no alert.",
-        widget=forms.NumberInput(attrs={"placeholder": "e.g. 1000", "step": 1}),
+        help_text=_("In credits; leave empty for no alert."),
+        widget=forms.NumberInput(attrs={"placeholder": _("e.g. 1000"), "step": 1}),
     )  # fmt: skip
 
     def threshold_micros(self) -> int | None:

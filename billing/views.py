@@ -13,6 +13,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
@@ -72,8 +73,8 @@ def alert(request: HttpRequest) -> HttpResponse:
     get_user_model().objects.filter(pk=request.user.pk).update(
         low_balance_threshold_micros=form.threshold_micros(), low_balance_alerted_at=None
     )
-    messages.success(request, "Low-balance alert saved." if form.threshold_micros() is not None
-                     else "Low-balance alert turned off.")  # fmt: skip
+    messages.success(request, _("Low-balance alert saved.") if form.threshold_micros() is not None
+                     else _("Low-balance alert turned off."))  # fmt: skip
     return redirect("billing:page")
 
 
@@ -89,7 +90,7 @@ def buy(request: HttpRequest, kind: str, slug: str) -> HttpResponse:
     model = CreditPack if kind == "pack" else Plan
     offer = get_object_or_404(model, slug=slug, active=True)
     if kind == "plan" and stripe_api.current_subscription(request.user) is not None:
-        messages.error(request, "You already have a plan: change it below instead.")
+        messages.error(request, _("You already have a plan: change it below instead."))
         return redirect("billing:page")
     try:
         url = stripe_api.checkout_url(
@@ -105,7 +106,7 @@ def buy(request: HttpRequest, kind: str, slug: str) -> HttpResponse:
 def _own_subscription(request: HttpRequest):
     subscription = stripe_api.current_subscription(request.user)
     if subscription is None:
-        messages.error(request, "You have no plan to change.")
+        messages.error(request, _("You have no plan to change."))
     return subscription
 
 
@@ -124,15 +125,15 @@ def _cancel_at_period_end(request: HttpRequest, cancel: bool, done: str) -> Http
 @login_required
 def cancel(request: HttpRequest) -> HttpResponse:
     return _cancel_at_period_end(
-        request, True, "Your plan ends at the end of the paid period. Credits you have stay "
-        "yours; they never expire while your account is open.",
+        request, True, _("Your plan ends at the end of the paid period. Credits you have stay "
+                         "yours; they never expire while your account is open."),
     )  # fmt: skip
 
 
 @require_POST
 @login_required
 def resume(request: HttpRequest) -> HttpResponse:
-    return _cancel_at_period_end(request, False, "Your plan renews again.")
+    return _cancel_at_period_end(request, False, _("Your plan renews again."))
 
 
 @require_POST
@@ -147,8 +148,11 @@ def change(request: HttpRequest, slug: str) -> HttpResponse:
             return _unavailable(request, error)
         messages.success(
             request,
-            f"You are now on {plan.name}. Stripe prorates the difference; an upgrade's "
-            "extra credits arrive once it is paid.",
+            _(
+                "You are now on %(plan)s. Stripe prorates the difference; an upgrade's "
+                "extra credits arrive once it is paid."
+            )
+            % {"plan": plan.name},
         )
     return redirect("billing:page")
 

@@ -7,6 +7,7 @@ from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
+from django.utils.translation import gettext as _
 
 from content import contact
 from content.forms import ContactForm
@@ -56,7 +57,7 @@ def contact_page(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         if data["website"]:  # a bot: pretend it worked, send nothing
-            messages.success(request, "Thank you: your message is on its way to support.")
+            messages.success(request, _("Thank you: your message is on its way to support."))
             return redirect("content:contact")
         try:
             contact.send(
@@ -66,7 +67,7 @@ def contact_page(request: HttpRequest) -> HttpResponse:
         except contact.TooMany as error:
             return render(request, "content/contact.html", {"form": form, "error": str(error)},
                           status=429)  # fmt: skip
-        messages.success(request, "Thank you: your message is on its way to support.")
+        messages.success(request, _("Thank you: your message is on its way to support."))
         return redirect("content:contact")
     status = 400 if request.method == "POST" else 200
     return render(request, "content/contact.html", {"form": form}, status=status)

@@ -8,6 +8,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
@@ -17,6 +18,23 @@ from catalog.pricing import price_json
 
 KINDS = ("chat", "image", "video")
 CHAT_MAX_TOKENS = 1024  # what the playground asks for, and what its estimate assumes
+
+
+def _strings() -> dict[str, str]:
+    """The page script's own words, in the request's language ({n}: a number it fills in)."""
+    return {
+        "at_most": _("At most about {n} credits"),
+        "charged": _("Charged {n} credits"),
+        "credits": _("{n} credits"),
+        "generating": _("Generating…"),
+        "submitting": _("Submitting…"),
+        "held": _("{n} credits held while it runs"),
+        "no_size": _("This model does not offer that size"),
+        "request_failed": _("The request failed."),
+        "video_failed": _("The video failed."),
+        "session_ended": _("Your session has ended: log in again."),
+        "generated_image": _("Generated image"),
+    }
 
 
 def _models() -> list[dict]:
@@ -41,6 +59,7 @@ def playground(request: HttpRequest) -> HttpResponse:
         "token": keys.playground_token(request.user),
         "models": _models(),
         "chat_max_tokens": CHAT_MAX_TOKENS,
+        "strings": _strings(),
     }
     response = render(request, "gateway/playground.html", {"config": config})
     response["Cache-Control"] = "no-store"

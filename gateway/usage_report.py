@@ -15,6 +15,8 @@ from django import forms
 from django.db.models import Count, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import ApiKey
 from gateway.models import UsageRecord
@@ -22,25 +24,38 @@ from reapi.money import credits_text
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
+# The statuses' names as the filter shows them, translated (the model keeps its English ones).
+STATUS_LABELS = {
+    UsageRecord.Status.OK: _("Succeeded"),
+    UsageRecord.Status.UPSTREAM_ERROR: _("Upstream failed"),
+    UsageRecord.Status.CLIENT_ERROR: _("Rejected by the upstream as invalid"),
+    UsageRecord.Status.CUT: _("Upstream cut the stream"),
+    UsageRecord.Status.ABORTED: _("Client disconnected"),
+}
 
 
 class UsageFilterForm(forms.Form):
-    key = forms.TypedChoiceField(required=False, coerce=int, empty_value=None, label="API key")
-    model = forms.CharField(required=False, max_length=100)
+    key = forms.TypedChoiceField(required=False, coerce=int, empty_value=None, label=_("API key"))
+    model = forms.CharField(required=False, max_length=100, label=_("Model"))
     status = forms.ChoiceField(
-        required=False, choices=[("", "Any status"), *UsageRecord.Status.choices]
+        required=False,
+        label=_("Status"),
+        choices=[
+            ("", _("Any status")),
+            *((v, STATUS_LABELS.get(v, n)) for v, n in UsageRecord.Status.choices),
+        ],
     )
     start = forms.DateField(
-        required=False, label="From", widget=forms.DateInput(attrs={"type": "date"})
+        required=False, label=_("From"), widget=forms.DateInput(attrs={"type": "date"})
     )
     end = forms.DateField(
-        required=False, label="To", widget=forms.DateInput(attrs={"type": "date"})
+        required=False, label=_("To"), widget=forms.DateInput(attrs={"type": "date"})
     )
 
     def __init__(self, *args, user, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         keys = ApiKey.objects.filter(owner=user).order_by("-created_at")
-        self.fields["key"].choices = [("", "Any key")] + [
+        self.fields["key"].choices = [("", gettext("Any key"))] + [
             (key.pk, f"{key.name} ({key.prefix}…)") for key in keys
         ]
 
@@ -50,9 +65,11 @@ class UsageFilterForm(forms.Form):
         end = data.get("end") or today
         start = data.get("start") or end - timedelta(days=DEFAULT_DAYS - 1)
         if start > end:
-            raise forms.ValidationError("'From' must not be after 'To'.")
+            raise forms.ValidationError(gettext("'From' must not be after 'To'."))
         if (end - start).days >= MAX_DAYS:
-            raise forms.ValidationError(f"Choose at most {MAX_DAYS} days.")
+            raise forms.ValidationError(
+                gettext("Choose at most %(days)s days.") % {"days": MAX_DAYS}
+            )
         data["start"], data["end"] = start, end
         return data
 

@@ -6,6 +6,23 @@
   let token = config.token;
   const $ = (id) => document.getElementById(id);
 
+  // The page's words: from the page (in the visitor's language) when it sends them, else English.
+  // "{n}" stands for the number filled in.
+  const strings = Object.assign({
+    at_most: "At most about {n} credits",
+    charged: "Charged {n} credits",
+    credits: "{n} credits",
+    generating: "Generating…",
+    submitting: "Submitting…",
+    held: "{n} credits held while it runs",
+    no_size: "This model does not offer that size",
+    request_failed: "The request failed.",
+    video_failed: "The video failed.",
+    session_ended: "Your session has ended: log in again.",
+    generated_image: "Generated image",
+  }, config.strings || {});
+  const say = (key, n) => strings[key].replace("{n}", n);
+
   function credits(micros) {
     const value = Number(micros) / 1e6;
     return value.toLocaleString("en-US", { maximumFractionDigits: 6 });
@@ -20,7 +37,7 @@
     const answer = await fetch("/playground/token", {
       method: "POST", headers: { "X-CSRFToken": csrf() }, credentials: "same-origin",
     });
-    if (!answer.ok) throw new Error("Your session has ended: log in again.");
+    if (!answer.ok) throw new Error(say("session_ended"));
     token = (await answer.json()).token;
   }
 
@@ -39,7 +56,7 @@
       const body = await answer.json();
       return (body.error && body.error.message) || answer.statusText;
     } catch (e) {
-      return answer.statusText || "The request failed.";
+      return answer.statusText || say("request_failed");
     }
   }
 
@@ -73,7 +90,7 @@
     const inputTokens = Math.ceil(text.length / 3) + 8 * (history.length + 1);
     const maxOut = maxTokens(m);
     const micros = (inputTokens * m.price.input_micros_per_mtok + maxOut * m.price.output_micros_per_mtok) / 1e6 + m.price.per_request_micros;
-    $("chat-estimate").textContent = "At most about " + credits(Math.ceil(micros)) + " credits";
+    $("chat-estimate").textContent = say("at_most", credits(Math.ceil(micros)));
   }
   function bubble(role, text) {
     const div = document.createElement("div");
@@ -138,7 +155,7 @@
         charged = body.usage && body.usage.credits_charged;
       }
       history.push({ role: "assistant", content: answerText });
-      if (charged !== null) $("chat-cost").textContent = "Charged " + charged + " credits";
+      if (charged !== null) $("chat-cost").textContent = say("charged", charged);
     } catch (error) {
       reply.classList.add("error");
       reply.textContent = error.message;
@@ -160,13 +177,13 @@
     const m = model("image-model");
     if (!m) return;
     const each = imagePrice(m);
-    $("image-estimate").textContent = each === null ? "This model does not offer that size" : credits(each) + " credits";
+    $("image-estimate").textContent = each === null ? say("no_size") : say("credits", credits(each));
   }
   for (const id of ["image-model", "image-size", "image-quality"]) $(id).addEventListener("change", imageEstimate);
   $("image-form").addEventListener("submit", async (event) => {
     event.preventDefault();
     $("image-send").disabled = true;
-    $("image-cost").textContent = "Generating…";
+    $("image-cost").textContent = say("generating");
     $("image-result").textContent = "";
     try {
       const answer = await api("/v1/images/generations", {
@@ -181,9 +198,9 @@
       const body = await answer.json();
       const img = document.createElement("img");
       img.src = body.data[0].url;
-      img.alt = "Generated image";
+      img.alt = say("generated_image");
       $("image-result").appendChild(img);
-      $("image-cost").textContent = "Charged " + answer.headers.get("x-reapi-credits-charged") + " credits";
+      $("image-cost").textContent = say("charged", answer.headers.get("x-reapi-credits-charged"));
     } catch (error) {
       $("image-cost").textContent = error.message;
     } finally {
@@ -203,7 +220,7 @@
     const table = m.price.video_micros_per_second || {};
     const res = resolution($("video-size").value);
     const each = res in table ? table[res] : table["*"];
-    $("video-estimate").textContent = each === undefined ? "This model does not offer that size" : credits(each * Number($("video-seconds").value)) + " credits";
+    $("video-estimate").textContent = each === undefined ? say("no_size") : say("credits", credits(each * Number($("video-seconds").value)));
   }
   for (const id of ["video-model", "video-size", "video-seconds"]) $(id).addEventListener("change", videoEstimate);
   const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -215,7 +232,7 @@
     event.preventDefault();
     $("video-send").disabled = true;
     $("video-result").textContent = "";
-    $("video-cost").textContent = "Submitting…";
+    $("video-cost").textContent = say("submitting");
     $("video-progress").hidden = false;
     progress(0);
     try {
@@ -229,7 +246,7 @@
       });
       if (!answer.ok) throw new Error(await errorText(answer));
       let job = await answer.json();
-      $("video-cost").textContent = credits(job.credits_held) + " credits held while it runs";
+      $("video-cost").textContent = say("held", credits(job.credits_held));
       while (job.status === "queued" || job.status === "in_progress") {
         progress(job.progress || 0);
         await sleep(1000);
@@ -237,7 +254,7 @@
         if (!answer.ok) throw new Error(await errorText(answer));
         job = await answer.json();
       }
-      if (job.status !== "completed") throw new Error((job.error && job.error.message) || "The video failed.");
+      if (job.status !== "completed") throw new Error((job.error && job.error.message) || say("video_failed"));
       progress(100);
       const file = await api("/v1/videos/" + job.id + "/content");
       if (!file.ok) throw new Error(await errorText(file));
@@ -245,7 +262,7 @@
       video.controls = true;
       video.src = URL.createObjectURL(await file.blob());
       $("video-result").appendChild(video);
-      $("video-cost").textContent = "Charged " + credits(job.credits_charged) + " credits";
+      $("video-cost").textContent = say("charged", credits(job.credits_charged));
     } catch (error) {
       $("video-cost").textContent = error.message;
     } finally {

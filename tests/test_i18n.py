@@ -1,0 +1,167 @@
+"""The customer pages in English and Korean: chosen by Accept-Language or by the footer's
+switcher (a cookie), with every Korean message translated."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.test import Client
+from django.urls import reverse
+
+from catalog import selectors
+from catalog.demo import load_demo_catalog
+
+PO_FILE = Path(settings.BASE_DIR) / "locale" / "ko" / "LC_MESSAGES" / "django.po"
+
+
+@pytest.fixture
+def catalog(db):
+    load_demo_catalog()
+    selectors.invalidate()
+
+
+def html_of(client: Client, url: str, **headers: str) -> str:
+    answer = client.get(url, **headers)
+    assert answer.status_code == 200, (url, answer.status_code)
+    return answer.content.decode()
+
+
+def logged_in(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def playground_strings(page: str) -> dict[str, str]:
+    found = re.search(
+        r'<script id="playground-config" type="application/json">(.*?)</script>', page, re.S
+    )
+    assert found, "the playground config is missing"
+    return json.loads(found.group(1))["strings"]
+
+
+def test_korean_from_accept_language(catalog, alice):
+    home = html_of(Client(), "/", HTTP_ACCEPT_LANGUAGE="ko")
+    assert '<html lang="ko">' in home
+    assert "이미지, 동영상, 도구, 채팅 모델을 위한 하나의 OpenAI 호환 엔드포인트" in home
+    assert "빠른 시작" in home and "회원가입" in home
+    assert "<h2>채팅</h2>" in home
+
+    models = html_of(Client(), reverse("catalog:models"), HTTP_ACCEPT_LANGUAGE="ko-KR,ko;q=0.9")
+    assert '<html lang="ko">' in models
+    assert "<h1>모델 및 가격</h1>" in models
+    assert "<h2>이미지</h2>" in models and "<th>가격</th>" in models
+
+    client = logged_in(alice)
+    billing = html_of(client, reverse("billing:page"), HTTP_ACCEPT_LANGUAGE="ko")
+    assert '<html lang="ko">' in billing
+    assert "<h2>잔액</h2>" in billing and "<h2>크레딧 구매</h2>" in billing
+    assert "알림 저장" in billing and "카드 및 결제 정보" in billing
+    assert "잔액이 다음 크레딧 미만이 되면 이메일로 알림" in billing  # a form label
+
+    playground = html_of(client, reverse("gateway:playground"), HTTP_ACCEPT_LANGUAGE="ko")
+    assert '<html lang="ko">' in playground
+    assert "<h1>플레이그라운드</h1>" in playground
+    assert ">새 채팅</button>" in playground and ">작업 시작</button>" in playground
+    strings = playground_strings(playground)
+    assert strings["charged"] == "{n} 크레딧 청구됨"
+    assert strings["generating"] == "생성 중…"
+
+
+def test_english_from_accept_language(catalog, alice):
+    home = html_of(Client(), "/", HTTP_ACCEPT_LANGUAGE="en")
+    assert '<html lang="en">' in home
+    assert "One OpenAI-compatible endpoint for image, video, tool and chat models" in home
+    assert "<h2>Chat</h2>" in home
+
+    models = html_of(Client(), reverse("catalog:models"), HTTP_ACCEPT_LANGUAGE="en-US,en;q=0.9")
+    assert '<html lang="en">' in models and "<h1>Models and prices</h1>" in models
+
+    client = logged_in(alice)
+    billing = html_of(client, reverse("billing:page"), HTTP_ACCEPT_LANGUAGE="en")
+    assert "<h2>Balance</h2>" in billing and "Cards and billing details" in billing
+    assert "잔액" not in billing
+
+    playground = html_of(client, reverse("gateway:playground"), HTTP_ACCEPT_LANGUAGE="en")
+    assert "<h1>Playground</h1>" in playground and ">Start the job</button>" in playground
+    assert playground_strings(playground)["charged"] == "Charged {n} credits"
+
+
+def test_no_accept_language_means_english(catalog):
+    home = html_of(Client(), "/")
+    assert '<html lang="en">' in home and "Quick start" in home
+
+
+def test_the_footer_switcher_sets_the_language(catalog, alice):
+    client = logged_in(alice)
+    home = html_of(client, "/")
+    assert 'action="/i18n/setlang/"' in home
+    assert 'name="language" value="ko"' in home
+    assert re.search(r'value="en"[^>]*aria-current="true"', home)
+
+    answer = client.post("/i18n/setlang/", {"language": "ko", "next": "/models/"})
+    assert answer.status_code == 302
+    assert answer["Location"] == "/models/"
+
+    models = html_of(client, "/models/")  # no Accept-Language: the cookie decides
+    assert '<html lang="ko">' in models and "<h1>모델 및 가격</h1>" in models
+    assert re.search(r'value="ko"[^>]*aria-current="true"', models)
+    billing = html_of(client, reverse("billing:page"))
+    assert "<h2>잔액</h2>" in billing
+
+    client.post("/i18n/setlang/", {"language": "en", "next": "/"})
+    assert "<h1>Models and prices</h1>" in html_of(client, "/models/")
+
+
+def po_entries(path: Path) -> list[dict]:
+    """The catalog's entries: flags, msgctxt, msgid and msgstr (continuation lines joined)."""
+    entries: list[dict] = []
+    current: dict | None = None
+    field = None
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        starts_entry = line.startswith(("#", "msgctxt ", "msgid "))
+        if not line or (current and field == "msgstr" and starts_entry):
+            if current:
+                entries.append(current)
+            current, field = None, None
+            if not line:
+                continue
+        if current is None:
+            current = {"flags": set(), "msgctxt": None, "msgid": "", "msgstr": ""}
+        if line.startswith("#,"):
+            current["flags"] |= {flag.strip() for flag in line[2:].split(",")}
+        elif line.startswith("#"):
+            continue
+        elif line.startswith('"'):
+            current[field] += ast.literal_eval(line)
+        else:
+            field, _, value = line.partition(" ")
+            current[field] = ast.literal_eval(value)
+    if current:
+        entries.append(current)
+    return entries
+
+
+def test_every_korean_message_is_translated():
+    entries = po_entries(PO_FILE)
+    assert entries[0]["msgid"] == "" and "Language: ko" in entries[0]["msgstr"]
+    messages = entries[1:]
+    assert len(messages) > 100
+    assert [e["msgid"] for e in messages if "fuzzy" in e["flags"]] == []
+    assert [e["msgid"] for e in entries if "fuzzy" in e["flags"]] == []
+    assert [e["msgid"] for e in messages if not e["msgstr"].strip()] == []
+    for entry in messages:  # placeholders survive translation
+        for pattern in (r"%\(\w+\)s", r"\{n\}"):
+            assert sorted(re.findall(pattern, entry["msgid"])) == sorted(
+                re.findall(pattern, entry["msgstr"])
+            ), entry["msgid"]
+
+
+def test_the_compiled_catalog_is_there():
+    assert PO_FILE.with_suffix(".mo").stat().st_size > 0
