@@ -55,6 +55,8 @@ def _models() -> list[dict]:
 @never_cache
 @login_required
 def playground(request: HttpRequest) -> HttpResponse:
+    if request.user.suspended_at is not None:
+        return render(request, "suspended.html", status=403)
     config = {
         "token": keys.playground_token(request.user),
         "models": _models(),

@@ -165,3 +165,17 @@ def test_every_korean_message_is_translated():
 
 def test_the_compiled_catalog_is_there():
     assert PO_FILE.with_suffix(".mo").stat().st_size > 0
+
+
+def test_a_suspended_account_sees_why_in_english_and_korean(alice):
+    from django.utils import timezone
+
+    alice.suspended_at = timezone.now()
+    alice.save()
+    client = Client()
+    client.force_login(alice)
+    page = client.get(reverse("billing:page"), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "Your account is suspended" in page
+    answer = client.get(reverse("gateway:playground"), HTTP_ACCEPT_LANGUAGE="ko")
+    assert answer.status_code == 403 and "계정이 정지되었습니다" in answer.content.decode()
+    assert "pgt_" not in answer.content.decode()  # no token for a suspended account
