@@ -20,7 +20,7 @@ def model_list(request: HttpRequest) -> HttpResponse:
         price = info.price_at(now)
         upcoming = [p for p in reversed(info.prices) if p.effective_from > now]
         examples = pricing.examples(price, info.kind) if price else []
-        shown = [e for e in examples if "cached" not in e.what]
+        shown = [e for e in examples if e.kind != "cached"]
         rows.append({"model": info, "examples": shown[:2],
                      "upcoming": upcoming[:1]})  # fmt: skip
     rows.sort(key=lambda row: (KIND_ORDER.index(row["model"].kind)

@@ -5,8 +5,10 @@ from content.models import Page, Post
 
 @admin.register(Page)
 class PageAdmin(admin.ModelAdmin):
-    list_display = ("title", "slug", "updated_at")
-    search_fields = ("title", "body")
+    list_display = ("title", "slug", "language", "updated_at")
+    list_filter = ("language",)
+    search_fields = ("slug", "title", "body")
+    fields = ("slug", "language", "title", "body")
 
 
 @admin.register(Post)

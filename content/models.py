@@ -3,22 +3,28 @@ updates changelog. Bodies are HTML written by staff (trusted, never by customers
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
 
 class Page(models.Model):
-    """A standing page (Terms, Privacy, Cookies, About). Made from its default template the
-    first time it is shown; from then on staff edit it in admin."""
+    """A standing page (Terms, Privacy, Cookies, About) in one language: one row per slug and
+    language. Made from its language's default template the first time it is shown in that
+    language; from then on staff edit it in admin."""
 
-    slug = models.SlugField(max_length=50, unique=True)
+    slug = models.SlugField(max_length=50)
+    language = models.CharField(max_length=10, choices=settings.LANGUAGES, default="en")
     title = models.CharField(max_length=200)
     body = models.TextField(help_text="HTML.")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        ordering = ("slug",)
+        ordering = ("slug", "language")
+        constraints = [
+            models.UniqueConstraint(fields=("slug", "language"), name="page_slug_language_unique")
+        ]
 
     def __str__(self) -> str:
         return self.title

@@ -3,34 +3,64 @@ docs (quick start and FAQ), contact."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
+from django.db.models import Case, When
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
+from django.utils import translation
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from content import contact
 from content.forms import ContactForm
 from content.models import Page, Post
 
 DEFAULT_PAGES = {
-    "terms": "Terms of Service",
-    "privacy": "Privacy Policy",
-    "cookies": "Cookie Policy",
-    "about": "About reAPI",
+    "terms": gettext_noop("Terms of Service"),
+    "privacy": gettext_noop("Privacy Policy"),
+    "cookies": gettext_noop("Cookie Policy"),
+    "about": gettext_noop("About reAPI"),
 }
+PAGE_LANGUAGES = [code for code, _name in settings.LANGUAGES]
+
+
+def page_language() -> str:
+    """The active language reduced to one the pages come in ("ko-kr" → "ko"), else the
+    default."""
+    code = (translation.get_language() or "").lower()
+    for candidate in (code, code.split("-")[0]):
+        if candidate in PAGE_LANGUAGES:
+            return candidate
+    return settings.LANGUAGE_CODE
 
 
 def page(request: HttpRequest, slug: str) -> HttpResponse:
-    """A standing page: staff's text from admin, first made from its default template."""
-    if slug not in DEFAULT_PAGES and not Page.objects.filter(slug=slug).exists():
+    """A standing page in the active language: staff's text from admin, first made from that
+    language's default template. Each language is its own row, edited on its own."""
+    language = page_language()
+    found = Page.objects.filter(slug=slug, language=language).first()
+    if found is None and slug in DEFAULT_PAGES:
+        found, _created = Page.objects.get_or_create(
+            slug=slug, language=language, defaults=default_page(slug, language)
+        )
+    if found is None:  # a page staff added in admin, not (yet) in this language
+        found = (
+            Page.objects.filter(slug=slug)
+            .order_by(Case(When(language=settings.LANGUAGE_CODE, then=0), default=1), "language")
+            .first()
+        )
+    if found is None:
         raise Http404("No such page.")
-    found, _ = Page.objects.get_or_create(
-        slug=slug,
-        defaults={"title": DEFAULT_PAGES.get(slug, slug),
-                  "body": render_to_string(f"content/defaults/{slug}.html")},
-    )  # fmt: skip
     return render(request, "content/page.html", {"page": found})
+
+
+def default_page(slug: str, language: str) -> dict[str, str]:
+    """The title and body a standing page starts from in a language."""
+    templates = [f"content/defaults/{code}/{slug}.html" for code in (language, "en")]
+    with translation.override(language):
+        return {"title": _(DEFAULT_PAGES[slug]), "body": render_to_string(templates)}
 
 
 def posts(request: HttpRequest, kind: str) -> HttpResponse:

@@ -179,3 +179,95 @@ def test_a_suspended_account_sees_why_in_english_and_korean(alice):
     answer = client.get(reverse("gateway:playground"), HTTP_ACCEPT_LANGUAGE="ko")
     assert answer.status_code == 403 and "계정이 정지되었습니다" in answer.content.decode()
     assert "pgt_" not in answer.content.decode()  # no token for a suspended account
+
+
+def test_docs_and_faq_in_korean_keep_the_code_and_base_url(db):
+    docs = html_of(Client(), reverse("content:docs"), HTTP_ACCEPT_LANGUAGE="ko")
+    assert "<title>" in docs and "<h1>빠른 시작</h1>" in docs
+    assert "<h2>엔드포인트</h2>" in docs and "<th>형식</th>" in docs
+    assert "OpenAI 채팅(스트리밍, 도구, 이미지)" in docs
+    assert "설정 → API 키</a>에서 키를 만드세요." in docs
+    assert "기본 URL <code>http://testserver/v1</code>로" in docs
+    assert 'client = OpenAI(base_url="http://testserver/v1", api_key=REAPI_API_KEY)' in docs
+    assert "Quick start</h1>" not in docs and "Every billable POST" not in docs
+
+    faq = html_of(Client(), reverse("content:faq"), HTTP_ACCEPT_LANGUAGE="ko")
+    assert "<h1>자주 묻는 질문</h1>" in faq
+    assert '<h2 id="base-url">어떤 기본 URL과 키를 사용하나요?</h2>' in faq
+    assert '<h2 id="payments">요금제 및 결제</h2>' in faq
+    assert "크레딧 팩을 구매하거나 요금제를 구독하세요" in faq
+    for client in ("LibreChat", "Codex CLI", "Claude Code", "Continue", "Cline"):
+        assert client in faq
+    assert 'base_url = "http://testserver/v1"' in faq  # the code samples stay as they are
+    assert "Frequently asked questions" not in faq and "Do you store my prompts?" not in faq
+
+
+def test_legal_and_about_pages_in_korean(db):
+    terms = html_of(Client(), reverse("content:page", args=["terms"]), HTTP_ACCEPT_LANGUAGE="ko")
+    assert "<h1>이용약관</h1>" in terms and "<h2>크레딧</h2>" in terms
+    assert "계정이 활성 상태인 동안 크레딧은 소멸되지 않습니다." in terms
+    assert "최종 수정일:" in terms and "These terms govern" not in terms
+    privacy = html_of(Client(), "/legal/privacy/", HTTP_ACCEPT_LANGUAGE="ko")
+    assert "<h1>개인정보처리방침</h1>" in privacy
+    assert "요청 내용과 모델의 답변은 절대 저장하지 않습니다." in privacy
+    about = html_of(Client(), reverse("content:about"), HTTP_ACCEPT_LANGUAGE="ko")
+    assert "<h1>reAPI 소개</h1>" in about
+    english = html_of(Client(), "/legal/terms/", HTTP_ACCEPT_LANGUAGE="en")
+    assert "<h1>Terms of Service</h1>" in english and "These terms govern" in english
+
+
+def test_english_and_korean_legal_pages_are_separate_rows_staff_edit_apart(db, staff):
+    from content.models import Page
+
+    html_of(Client(), "/legal/terms/", HTTP_ACCEPT_LANGUAGE="en")
+    html_of(Client(), "/legal/terms/", HTTP_ACCEPT_LANGUAGE="ko-KR,ko;q=0.9")
+    rows = {row.language: row for row in Page.objects.filter(slug="terms")}
+    assert set(rows) == {"en", "ko"}
+    assert rows["en"].title == "Terms of Service" and rows["ko"].title == "이용약관"
+
+    admin = logged_in(staff)
+    listing = html_of(admin, reverse("admin:content_page_changelist") + "?language__exact=ko")
+    assert "이용약관" in listing and "Terms of Service" not in listing
+    answer = admin.post(
+        reverse("admin:content_page_change", args=[rows["ko"].pk]),
+        {"slug": "terms", "language": "ko", "title": "이용약관", "body": "<p>운영자가 수정함.</p>"},
+    )
+    assert answer.status_code == 302
+    korean = html_of(Client(), "/legal/terms/", HTTP_ACCEPT_LANGUAGE="ko")
+    english = html_of(Client(), "/legal/terms/", HTTP_ACCEPT_LANGUAGE="en")
+    assert "운영자가 수정함." in korean and "These terms govern" not in korean
+    assert "These terms govern" in english and "운영자가 수정함." not in english
+
+    answer = admin.post(
+        reverse("admin:content_page_change", args=[rows["en"].pk]),
+        {"slug": "terms", "language": "en", "title": "Terms", "body": "<p>Edited by staff.</p>"},
+    )
+    assert answer.status_code == 302
+    assert "Edited by staff." in html_of(Client(), "/legal/terms/", HTTP_ACCEPT_LANGUAGE="en")
+    assert "운영자가 수정함." in html_of(Client(), "/legal/terms/", HTTP_ACCEPT_LANGUAGE="ko")
+
+    duplicate = admin.post(
+        reverse("admin:content_page_add"),
+        {"slug": "terms", "language": "ko", "title": "x", "body": "<p>x</p>"},
+    )
+    assert duplicate.status_code == 200  # one row per page and language
+    assert Page.objects.filter(slug="terms").count() == 2
+
+
+def test_model_price_examples_in_korean(catalog):
+    def page(slug: str) -> str:
+        return html_of(Client(), reverse("catalog:model", args=[slug]), HTTP_ACCEPT_LANGUAGE="ko")
+
+    chat = page("gpt-5.1")
+    assert "입력 토큰 1,000개</td><td>1.25</td>" in chat
+    assert "출력 토큰 1,000개</td><td>10</td>" in chat
+    image = page("gpt-image-2")
+    assert "1024×1024 이미지 1장(품질: 높음)</td>" in image
+    assert "이미지 1장</td>" in image
+    assert "720p 동영상 5초</td><td>500</td>" in page("seedance-2.0")
+    assert "처리한 720p 동영상 5초</td>" in page("enhance-video-1.0")
+    assert " input tokens" not in chat and " image at " not in image
+
+    listing = html_of(Client(), reverse("catalog:models"), HTTP_ACCEPT_LANGUAGE="ko")
+    assert "입력 토큰 1,000개: <strong>1.25</strong> 크레딧" in listing
+    assert "캐시된 입력 토큰" not in listing  # the list leaves cached input out in every language

@@ -23,7 +23,12 @@ def test_legal_pages_start_from_their_template_and_staff_edit_them(db, staff, sl
     admin.force_login(staff)
     answer = admin.post(
         reverse("admin:content_page_change", args=[row.pk]),
-        {"slug": slug, "title": row.title, "body": "<p>Edited by staff.</p>"},
+        {
+            "slug": slug,
+            "language": row.language,
+            "title": row.title,
+            "body": "<p>Edited by staff.</p>",
+        },
     )
     assert answer.status_code == 302
     assert "Edited by staff." in Client().get(reverse("content:page", args=[slug])).content.decode()
