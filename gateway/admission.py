@@ -23,7 +23,7 @@ from catalog import selectors
 from catalog.models import Price
 from catalog.pricing import TokenUsage, token_cost_micros, token_hold_micros
 from catalog.selectors import ModelInfo
-from gateway import idempotency, limits, tokens
+from gateway import idempotency, limits, metrics, tokens
 from gateway import usage as usage_rows
 from gateway.errors import ApiError
 from gateway.models import UpstreamFailure, UsageRecord
@@ -31,6 +31,7 @@ from gateway.schemas import ChatRequest, EmbeddingsRequest, ImageRequest, VideoR
 from reapi.money import credits_text
 
 logger = logging.getLogger(__name__)
+access_log = logging.getLogger("reapi.access")  # one line per admitted request
 
 
 def _connection_ready() -> None:
@@ -446,12 +447,35 @@ def finish(admission: Admission, outcome: Outcome) -> int:
     charged = 0
     try:
         charged = _settle(admission, outcome, usage)
+        _record(admission, outcome, charged)
         return charged
     finally:
         if admission.grant is not None:
             limits.finish(admission.grant, tokens=usage.input_tokens + usage.output_tokens)
         idempotency.done(admission.key.owner_id, admission.idempotent, charged=charged,
                          result=admission.result_ref)  # fmt: skip
+
+
+def _record(admission: Admission, outcome: Outcome, charged: int) -> None:
+    """The request's metrics and its access-log line: metadata only, never content."""
+    seconds = time.monotonic() - admission.started
+    model = admission.model.slug
+    metrics.observe(
+        endpoint=admission.endpoint, model=model, provider=outcome.provider_slug,
+        status=outcome.status, seconds=seconds, ttfb_ms=outcome.ttfb_ms,
+        failovers=outcome.failovers, charged_micros=charged,
+    )  # fmt: skip
+    access_log.info(
+        "request",
+        extra={
+            "request_id": admission.request_id, "account_id": admission.key.owner_id,
+            "key_id": admission.key.id, "endpoint": admission.endpoint, "model": model,
+            "provider": outcome.provider_slug, "status": outcome.status,
+            "http_status": outcome.http_status, "stream": admission.stream,
+            "latency_ms": int(seconds * 1000), "ttfb_ms": outcome.ttfb_ms,
+            "failovers": outcome.failovers, "charged_micros": charged,
+        },
+    )  # fmt: skip
 
 
 def _settle(admission: Admission, outcome: Outcome, usage: TokenUsage) -> int:

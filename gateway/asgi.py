@@ -19,6 +19,8 @@ from urllib.parse import parse_qsl
 import orjson
 from django.conf import settings
 
+from gateway import metrics
+
 logger = logging.getLogger(__name__)
 
 JSON = b"application/json"
@@ -116,10 +118,11 @@ class GatewayApp:
         self.patterns = [(p.split("/"), m) for p, m in routes.items() if "{" in p]
         self.max_body = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
 
-    def _match(self, path: str) -> tuple[dict[str, Handler] | None, dict[str, str]]:
+    def _match(self, path: str) -> tuple[str, dict[str, Handler] | None, dict[str, str]]:
+        """(route template, its handlers by method, path parameters)."""
         methods = self.routes.get(path)
         if methods is not None:
-            return methods, {}
+            return path, methods, {}
         parts = path.split("/")
         for pattern, methods in self.patterns:
             if len(pattern) != len(parts):
@@ -133,12 +136,26 @@ class GatewayApp:
                 elif want != got:
                     break
             else:
-                return methods, params
-        return None, {}
+                return "/".join(pattern), methods, params
+        return "unknown", None, {}
 
     async def __call__(self, scope: dict, receive, send) -> None:
+        route, methods, params = self._match(scope["path"].rstrip("/") or scope["path"])
+        status = 0
+
+        async def counted(message: dict) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self._dispatch(scope, receive, counted, methods, params)
+        finally:
+            metrics.RESPONSES.labels(route, str(status or 499)).inc()
+
+    async def _dispatch(self, scope: dict, receive, send, methods, params) -> None:
         method, path = scope["method"], scope["path"]
-        methods, params = self._match(path.rstrip("/") or path)
         if methods is None:
             await _send_response(send, _error(404, f"Invalid URL ({method} {path})", "unknown_url"))
             return

@@ -149,3 +149,13 @@ def reset() -> None:
     cache.delete_many([OPEN_KEY, LATENCY_KEY])
     _local.open, _local.loaded_at, _local.failing = {}, 0.0, set()
     _local.latency, _local.measured, _local.published_at = {}, {}, 0.0
+
+
+def breaker_states() -> list[tuple[str, str, bool]]:
+    """(provider slug, model slug, open?) for every enabled route: for /metrics and admin."""
+    from catalog.models import Route
+
+    now = time.time()
+    opened = cache.get(OPEN_KEY) or {}
+    routes = Route.objects.filter(enabled=True).values_list("id", "provider__slug", "model__slug")
+    return [(provider, model, opened.get(pk, 0) > now) for pk, provider, model in routes]

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import socket
+from pathlib import Path
 
 import uvicorn
 from uvicorn.supervisors import Multiprocess
@@ -32,6 +34,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "1")))
     parser.add_argument("--log-level", default="info")
     args = parser.parse_args()
+    if args.workers > 1:
+        _share_metrics()
     config = Config(
         "reapi.asgi:application",
         host=args.host,
@@ -48,6 +52,15 @@ def main() -> None:
         Multiprocess(config, sockets=[sock]).run()
     else:
         server.run()
+
+
+def _share_metrics() -> None:
+    """Several workers: their Prometheus counters live in files one scrape sums
+    (gateway/metrics.py). A fresh folder per start, so old processes' counts do not linger."""
+    folder = Path(os.environ.get("PROMETHEUS_MULTIPROC_DIR") or "var/prometheus")
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder.resolve())
 
 
 if __name__ == "__main__":

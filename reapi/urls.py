@@ -2,13 +2,16 @@ from django.contrib import admin
 from django.urls import include, path
 
 from gateway import web as gateway_web
-from reapi import views
+from reapi import ops, views
 
 admin.site.site_header = "reAPI staff"
 admin.site.site_title = "reAPI staff"
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("healthz", ops.healthz, name="healthz"),
+    path("readyz", ops.readyz, name="readyz"),
+    path("metrics", ops.metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
