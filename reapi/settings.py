@@ -283,12 +283,22 @@ VIDEO_POLL_LEASE_S = env_int("VIDEO_POLL_LEASE_S", default=120)
 SIMULATOR_URL = env_str("SIMULATOR_URL", "http://127.0.0.1:8090").rstrip("/")
 
 # --- Security -----------------------------------------------------------------------------
-SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", default=False)
+# PRODUCTION=true turns on what a public HTTPS deployment needs (`check --deploy` is clean
+# with it); each setting can still be set on its own. Off for `make run` on plain HTTP.
+PRODUCTION = env_bool("PRODUCTION", default=False)
+SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", default=PRODUCTION)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
-SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=False)
-SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", default=0)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=PRODUCTION)
+# Load balancers probe over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", default=31_536_000 if PRODUCTION else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=PRODUCTION)
+# The header only makes the site eligible; joining the preload list is a separate request.
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", default=PRODUCTION)
 SECURE_PROXY_SSL_HEADER = (
-    ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_TLS_PROXY", default=False) else None
+    ("HTTP_X_FORWARDED_PROTO", "https")
+    if env_bool("BEHIND_TLS_PROXY", default=PRODUCTION)
+    else None
 )
 X_FRAME_OPTIONS = "DENY"
 
