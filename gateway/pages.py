@@ -4,13 +4,15 @@ reference (gateway/openapi.py)."""
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib import admin
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 
-from gateway import openapi, usage_report
+from gateway import dashboard, openapi, usage_report
 from gateway.usage_report import UsageFilterForm
 
 CHART_HEIGHT = 120  # px of the tallest bar
@@ -107,3 +109,12 @@ def _type_of(spec: dict) -> str:
     if "oneOf" in spec:
         return " | ".join(_type_of(option) for option in spec["oneOf"])
     return "as the protocol defines it"
+
+
+def staff_dashboard(request: HttpRequest) -> HttpResponse:
+    """Requests, errors, credits and failovers over the last 24 h (staff who may read usage)."""
+    if not request.user.has_perm("gateway.view_usagerecord"):
+        raise PermissionDenied
+    context = {**admin.site.each_context(request), "title": "Last 24 hours",
+               **dashboard.last_day()}  # fmt: skip
+    return render(request, "admin/dashboard.html", context)

@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from gateway import pages as gateway_pages
 from gateway import web as gateway_web
 from reapi import ops, views
 
@@ -12,6 +13,11 @@ urlpatterns = [
     path("healthz", ops.healthz, name="healthz"),
     path("readyz", ops.readyz, name="readyz"),
     path("metrics", ops.metrics_view, name="metrics"),
+    path(
+        "admin/dashboard/",
+        admin.site.admin_view(gateway_pages.staff_dashboard),
+        name="staff-dashboard",
+    ),  # fmt: skip
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),

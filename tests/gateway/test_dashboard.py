@@ -1,0 +1,69 @@
+"""The staff dashboard: the last 24 hours of requests, errors, credits and failovers, top
+models, providers in trouble and open breakers; only for staff who may read usage."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts import keys
+from accounts.staff_groups import CATALOG_EDITORS, FINANCE, ensure_groups
+from catalog.models import Model, Provider, Route
+from gateway import health
+from gateway.models import UpstreamFailure, UsageRecord
+from tests.conftest import CREDIT
+
+
+def row(user, key, n, *, status="ok", charged=CREDIT, failovers=0, provider="sim-a", hours=1):
+    UsageRecord.objects.create(
+        request_id=f"req_{n}", user=user, api_key=key, endpoint="chat.completions",
+        model_slug="m-chat" if n % 2 else "m-image", provider_slug=provider, status=status,
+        http_status=200 if status == "ok" else 502, charged_micros=charged if status == "ok"
+        else 0, failovers=failovers, created_at=timezone.now() - timedelta(hours=hours),
+    )  # fmt: skip
+
+
+def test_the_dashboard_sums_the_last_day(alice, staff):
+    key, _ = keys.create(alice, name="k")
+    for n in range(1, 6):
+        row(alice, key, n, failovers=1 if n == 1 else 0)
+    row(alice, key, 6, status="upstream_error", provider="")
+    row(alice, key, 7, hours=30)  # older than a day
+    for n in range(3):
+        UpstreamFailure.objects.create(request_id=f"req_f{n}", provider_slug="sim-b",
+                                       model_slug="m-chat", reason="status_503")  # fmt: skip
+    provider = Provider.objects.create(slug="sim-b", name="B", kind="simulator",
+                                       base_url="http://127.0.0.1:9/v1")  # fmt: skip
+    model = Model.objects.create(slug="m-chat", display_name="M", kind="chat", owned_by="x")
+    route = Route.objects.create(model=model, provider=provider, upstream_model="u")
+    health.set_state(route.id, open_for_s=60)
+    admin = Client()
+    admin.force_login(staff)
+    page = admin.get(reverse("staff-dashboard")).content.decode()
+    assert '<td id="requests">6</td>' in page and '<td id="errors">1</td>' in page
+    assert '<td id="charged">5</td>' in page and '<td id="failovers">1</td>' in page
+    assert "<td>sim-b</td><td>3</td><td>100%</td>" in page
+    assert "<li>sim-b → m-chat</li>" in page
+    assert "Last 24 hours" in admin.get(reverse("admin:index")).content.decode()
+    health.set_state(route.id, open_for_s=None)
+
+
+def test_only_staff_who_may_read_usage_see_it(db):
+    ensure_groups()
+    from django.contrib.auth.models import Group
+
+    from accounts.models import User
+
+    editor = User.objects.create_user("ed@example.com", "pw-123456789", is_staff=True)
+    editor.groups.add(Group.objects.get(name=CATALOG_EDITORS))
+    finance = User.objects.create_user("fi@example.com", "pw-123456789", is_staff=True)
+    finance.groups.add(Group.objects.get(name=FINANCE))
+    client = Client()
+    client.force_login(editor)
+    assert client.get(reverse("staff-dashboard")).status_code == 403
+    client.force_login(finance)
+    assert client.get(reverse("staff-dashboard")).status_code == 200
+    assert Client().get(reverse("staff-dashboard")).status_code == 302  # to the admin login
