@@ -83,6 +83,25 @@ def invalidate() -> None:
     _snapshot.version = None
 
 
+def route_info(route: Route) -> RouteInfo:
+    """What the request path needs of a route (and its provider, which should be selected)."""
+    provider = route.provider
+    return RouteInfo(
+        id=route.id,
+        provider_slug=provider.slug,
+        provider_kind=provider.kind,
+        base_url=provider.base_url.rstrip("/"),
+        api_key=provider.api_key,
+        upstream_model=route.upstream_model,
+        priority=route.priority,
+        weight=route.weight,
+        connect_timeout_ms=provider.connect_timeout_ms,
+        first_byte_timeout_ms=provider.first_byte_timeout_ms,
+        read_timeout_ms=provider.read_timeout_ms,
+        options=provider.options or {},
+    )
+
+
 def _build() -> dict[str, ModelInfo]:
     models = Model.objects.filter(enabled=True).prefetch_related("prices")
     routes: dict[int, list[RouteInfo]] = {}
@@ -91,22 +110,7 @@ def _build() -> dict[str, ModelInfo]:
         .select_related("provider")
         .order_by("priority", "-weight", "id")
     ):
-        routes.setdefault(route.model_id, []).append(
-            RouteInfo(
-                id=route.id,
-                provider_slug=route.provider.slug,
-                provider_kind=route.provider.kind,
-                base_url=route.provider.base_url.rstrip("/"),
-                api_key=route.provider.api_key,
-                upstream_model=route.upstream_model,
-                priority=route.priority,
-                weight=route.weight,
-                connect_timeout_ms=route.provider.connect_timeout_ms,
-                first_byte_timeout_ms=route.provider.first_byte_timeout_ms,
-                read_timeout_ms=route.provider.read_timeout_ms,
-                options=route.provider.options or {},
-            )
-        )
+        routes.setdefault(route.model_id, []).append(route_info(route))
     return {
         m.slug: ModelInfo(
             id=m.id,

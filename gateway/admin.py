@@ -9,7 +9,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from billing.templatetags.credits import credits
-from gateway import health
+from gateway import health, probe
 from gateway.models import RouteHealth, UpstreamFailure, UsageRecord
 
 
@@ -63,7 +63,7 @@ class RouteHealthAdmin(admin.ModelAdmin):
     list_filter = ("provider", "enabled")
     search_fields = ("model__slug", "provider__slug", "upstream_model")
     list_select_related = ("model", "provider")
-    actions = ["force_open", "force_closed"]
+    actions = ["test_route", "force_open", "force_closed"]
 
     @admin.display(description="Circuit breaker")
     def breaker(self, obj: RouteHealth) -> str:
@@ -93,6 +93,14 @@ class RouteHealthAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
+
+    @admin.action(description="Test: send one tiny request to each (not charged to anyone)")
+    def test_route(self, request: HttpRequest, queryset: QuerySet[RouteHealth]) -> None:
+        for route in queryset.select_related("provider", "model")[:20]:
+            result = probe.probe(route)
+            level = messages.SUCCESS if result.ok else messages.ERROR
+            self.message_user(request, f"{route.provider.slug} → {route.model.slug}: "
+                              f"{result.detail}", level)  # fmt: skip
 
     @admin.action(description="Force the breaker open for 10 minutes (skip these routes)")
     def force_open(self, request: HttpRequest, queryset: QuerySet[RouteHealth]) -> None:

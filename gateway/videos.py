@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from billing import ledger
 from billing.models import Hold
+from catalog import selectors
 from catalog.models import Route
 from catalog.selectors import RouteInfo
 from gateway import assets
@@ -116,17 +117,7 @@ ERROR_MESSAGES = {
 
 def _route(job: VideoJob) -> RouteInfo | None:
     route = Route.objects.select_related("provider").filter(pk=job.route_id).first()
-    if route is None:
-        return None
-    provider = route.provider
-    return RouteInfo(
-        id=route.id, provider_slug=provider.slug, provider_kind=provider.kind,
-        base_url=provider.base_url.rstrip("/"), api_key=provider.api_key,
-        upstream_model=route.upstream_model, priority=route.priority, weight=route.weight,
-        connect_timeout_ms=provider.connect_timeout_ms,
-        first_byte_timeout_ms=provider.first_byte_timeout_ms,
-        read_timeout_ms=provider.read_timeout_ms, options=provider.options or {},
-    )  # fmt: skip
+    return selectors.route_info(route) if route is not None else None
 
 
 def _usage_row(job: VideoJob, *, status: str, charged: int) -> tuple[str, dict[str, object]]:

@@ -67,3 +67,24 @@ def test_only_staff_who_may_read_usage_see_it(db):
     client.force_login(finance)
     assert client.get(reverse("staff-dashboard")).status_code == 200
     assert Client().get(reverse("staff-dashboard")).status_code == 302  # to the admin login
+
+
+def test_staff_test_a_route_with_one_tiny_free_request(gateway, staff):
+    from gateway.models import RouteHealth
+
+    primary = RouteHealth.objects.get(provider=gateway.primary)
+    backup = RouteHealth.objects.get(provider=gateway.backup)
+    gateway.sim.set_fault("b", status=503)
+    before = gateway.balance()
+    admin = Client()
+    admin.force_login(staff)
+    answer = admin.post(
+        reverse("admin:gateway_routehealth_changelist"),
+        {"action": "test_route", "_selected_action": [primary.pk, backup.pk]},
+        follow=True,
+    )
+    page = answer.content.decode().lower()  # admin messages start with a capital
+    assert '<li class="success">sim-a → sim-chat: 200 in' in page
+    assert '<li class="error">sim-b → sim-chat: http 503' in page
+    assert gateway.balance() == before and not UsageRecord.objects.exists()
+    assert gateway.sim.request_count("a") == 1
