@@ -32,7 +32,7 @@ class UserAdmin(BaseUserAdmin):
     )  # fmt: skip
     list_filter = ("is_active", "is_staff", "is_superuser")
     search_fields = ("email", "api_keys__prefix")
-    readonly_fields = ("date_joined", "last_login", "closed_at")
+    readonly_fields = ("date_joined", "last_login", "closed_at", "activity")
     fieldsets = (
         (None, {"fields": ("email", "password")}),
         (
@@ -48,12 +48,31 @@ class UserAdmin(BaseUserAdmin):
             },
         ),
         ("API limits", {"fields": ("rpm_limit", "tpm_limit", "concurrency_limit")}),
+        ("Money and usage", {"fields": ("activity",)}),
         ("Permissions", {"fields": ("is_staff", "is_superuser", "groups", "user_permissions")}),
         ("Dates", {"fields": ("last_login", "date_joined")}),
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
     inlines = [ApiKeyInline]
     actions = ["suspend", "lift_suspension", "lift_block", "terminate"]
+
+    @admin.display(description="Activity")
+    def activity(self, obj: User) -> str:
+        """Balance, plan, open holds, 30 days of usage and jobs in flight, with links to each
+        list filtered to this customer (metadata only)."""
+        from django.utils.html import format_html, format_html_join
+
+        from gateway.dashboard import customer_activity  # gateway reads accounts, not back
+
+        if obj.pk is None:
+            return "—"
+        return format_html(
+            "<table>{}</table>",
+            format_html_join("", "<tr><th>{}</th><td>{}</td><td>{}</td></tr>", (
+                (label, value, format_html('<a href="{}">list</a>', url) if url else "")
+                for label, value, url in customer_activity(obj)
+            )),
+        )  # fmt: skip
 
     def save_model(self, request: HttpRequest, obj: User, form: object, change: bool) -> None:
         super().save_model(request, obj, form, change)

@@ -5,7 +5,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from catalog import selectors
+from catalog import selectors, services
 from catalog.models import Model, Price, Provider, Route
 
 
@@ -104,6 +104,15 @@ class ModelAdmin(EnableActions, admin.ModelAdmin):
     search_fields = ("slug", "display_name", "description")
     list_editable = ("enabled",)
     inlines = [RouteInline, PriceInline]
+    actions = [*EnableActions.actions, "clone"]
+
+    @admin.action(description="Clone selected models (disabled copies with their routes and "
+                  "prices in force)")  # fmt: skip
+    def clone(self, request: HttpRequest, queryset: QuerySet[Model]) -> None:
+        for model in queryset:
+            copy = services.clone_model(model)
+            self.message_user(request, f"{model.slug} cloned as {copy.slug} (disabled).",
+                              messages.SUCCESS)  # fmt: skip
 
     @admin.display(description="Routes")
     def route_count(self, obj: Model) -> int:

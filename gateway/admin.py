@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from billing.templatetags.credits import credits
 from gateway import health, probe
-from gateway.models import RouteHealth, UpstreamFailure, UsageRecord
+from gateway.models import RouteHealth, UpstreamFailure, UsageRecord, VideoJob
 
 
 class ReadOnlyHistory(admin.ModelAdmin):
@@ -113,3 +113,24 @@ class RouteHealthAdmin(admin.ModelAdmin):
         for route in queryset:
             health.set_state(route.pk, open_for_s=None)
         self.message_user(request, f"{queryset.count()} breaker(s) closed.", messages.SUCCESS)
+
+
+@admin.register(VideoJob)
+class VideoJobAdmin(ReadOnlyHistory):
+    """Video jobs (no prompt is ever stored): status, money and the webhook's delivery."""
+
+    list_display = ("created_at", "id", "user", "model_slug", "provider_slug", "status",
+                    "progress", "held", "charged", "webhook_state")  # fmt: skip
+    list_filter = ("status", "model_slug", "webhook_state")
+    search_fields = ("id", "request_id", "user__email")
+    date_hierarchy = "created_at"
+    list_select_related = ("user",)
+    exclude = ("callback_url",)  # a customer's address: not needed to support the job
+
+    @admin.display(description="Held (credits)")
+    def held(self, obj: VideoJob) -> str:
+        return credits(obj.held_micros)
+
+    @admin.display(description="Charged (credits)")
+    def charged(self, obj: VideoJob) -> str:
+        return credits(obj.charged_micros)

@@ -52,3 +52,31 @@ def last_day() -> dict:
         "providers_in_trouble": failures,
         "open_breakers": open_breakers,
     }
+
+
+def customer_activity(user) -> list[tuple[str, object, str]]:
+    """(label, value, admin list filtered to this customer) rows for the user's admin page."""
+    from django.urls import reverse
+
+    from billing.models import Hold
+    from billing.templatetags.credits import credits
+    from gateway.models import VideoJob
+
+    since = timezone.now() - timedelta(days=30)
+    usage = UsageRecord.objects.filter(user=user, created_at__gte=since).aggregate(
+        n=Count("id"), charged=Sum("charged_micros")
+    )
+    account = getattr(user, "credit_account", None)
+    mine = f"?account__user__id__exact={user.pk}"
+    holds = Hold.objects.filter(account__user=user, state=Hold.State.OPEN).count()
+    jobs = VideoJob.objects.filter(user=user, status__in=("queued", "in_progress")).count()
+    return [
+        ("Balance", f"{credits(account.balance_micros if account else 0)} credits",
+         reverse("admin:billing_ledgerentry_changelist") + mine),
+        ("Plan", user.plan.name if user.plan_id else "none", ""),
+        ("Open holds", holds, reverse("admin:billing_hold_changelist") + mine),
+        ("Requests in 30 days", f"{usage['n']} ({credits(usage['charged'] or 0)} credits)",
+         reverse("admin:gateway_usagerecord_changelist") + f"?user__id__exact={user.pk}"),
+        ("Video jobs in flight", jobs,
+         reverse("admin:gateway_videojob_changelist") + f"?user__id__exact={user.pk}"),
+    ]  # fmt: skip

@@ -88,3 +88,45 @@ def test_staff_test_a_route_with_one_tiny_free_request(gateway, staff):
     assert '<li class="error">sim-b → sim-chat: http 503' in page
     assert gateway.balance() == before and not UsageRecord.objects.exists()
     assert gateway.sim.request_count("a") == 1
+
+
+def test_a_customers_admin_page_sums_their_money_and_usage(alice, staff):
+    from billing import ledger
+
+    key, _ = keys.create(alice, name="k")
+    ledger.grant(ledger.account_for(alice), amount_micros=7 * CREDIT, idempotency_key="g")
+    row(alice, key, 1, charged=2 * CREDIT)
+    ledger.reserve(ledger.account_for(alice), amount_micros=CREDIT, request_id="open-1")
+    admin = Client()
+    admin.force_login(staff)
+    page = admin.get(reverse("admin:accounts_user_change", args=[alice.pk])).content.decode()
+    assert "<th>Balance</th><td>6 credits</td>" in page  # 7 granted, 1 held
+    assert "<th>Open holds</th><td>1</td>" in page
+    assert "<th>Requests in 30 days</th><td>1 (2 credits)</td>" in page
+    assert f"?user__id__exact={alice.pk}" in page
+    jobs = admin.get(reverse("admin:gateway_videojob_changelist"))
+    assert jobs.status_code == 200
+
+
+def test_cloning_a_model_copies_routes_and_price_disabled(db, staff):
+    from datetime import UTC, datetime
+
+    from catalog.models import Price
+
+    provider = Provider.objects.create(slug="p", name="P", kind="simulator",
+                                       base_url="http://127.0.0.1:9/v1")  # fmt: skip
+    model = Model.objects.create(slug="m1", display_name="M1", kind="chat", owned_by="x")
+    Route.objects.create(model=model, provider=provider, upstream_model="up", priority=3)
+    Price.objects.create(model=model, effective_from=datetime(2026, 1, 1, tzinfo=UTC),
+                         input_micros_per_mtok=5, output_micros_per_mtok=7)  # fmt: skip
+    admin = Client()
+    admin.force_login(staff)
+    admin.post(reverse("admin:catalog_model_changelist"),
+               {"action": "clone", "_selected_action": [model.pk]})  # fmt: skip
+    copy = Model.objects.get(slug="m1-copy")
+    assert not copy.enabled and copy.routes.get().priority == 3
+    price = copy.prices.get()
+    assert (price.input_micros_per_mtok, price.output_micros_per_mtok) == (5, 7)
+    admin.post(reverse("admin:catalog_model_changelist"),
+               {"action": "clone", "_selected_action": [model.pk]})  # fmt: skip
+    assert Model.objects.filter(slug="m1-copy-2").exists()
