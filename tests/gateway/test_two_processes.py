@@ -1,6 +1,7 @@
-"""Two web processes sharing Redis (and the test database), as on two machines: a route's
-breaker opened by one process's requests is skipped by the other within a second, and a rate
-limit counts both processes' requests together.
+"""Two web servers of two worker processes each, sharing Redis (and the test database), as on
+two machines: a route's breaker opened by one server's requests is skipped by the other
+within a second, a rate limit counts both servers' requests together, and each server's
+/metrics sums its own workers.
 
 Needs Redis: CI always has it; without REDIS_URL (the embedded default, one process) this
 module is skipped."""
@@ -32,7 +33,7 @@ pytestmark = pytest.mark.skipif(
 
 
 @pytest.fixture
-def two_servers(gateway) -> Iterator[list[str]]:
+def two_servers(gateway, tmp_path) -> Iterator[list[str]]:
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "reapi.settings",
@@ -42,12 +43,13 @@ def two_servers(gateway) -> Iterator[list[str]]:
         "LOG_LEVEL": "WARNING",
     }
     processes, urls = [], []
-    for _ in range(2):
+    for n in range(2):
         port = free_port()
+        machine = {**env, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / f"metrics-{n}")}
         processes.append(subprocess.Popen(  # noqa: S603 (our own server)
             [sys.executable, "-m", "reapi.serve", "--host", "127.0.0.1", "--port", str(port),
-             "--workers", "1", "--log-level", "warning"],
-            cwd=ROOT, env=env,
+             "--workers", "2", "--log-level", "warning"],
+            cwd=ROOT, env=machine,
         ))  # fmt: skip
         urls.append(f"http://127.0.0.1:{port}")
     try:
@@ -103,3 +105,19 @@ def test_a_rate_limit_counts_both_processes_together(gateway, two_servers):
     _, raw = keys.create(gateway.user, name="shared", rpm_limit=6)
     statuses = [_chat(two_servers[i % 2], raw).status_code for i in range(10)]
     assert statuses == [200] * 6 + [429] * 4
+
+
+def _requests_counted(url: str) -> float:
+    text = requests.get(url + "/metrics", timeout=10).text
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("reapi_requests_total{") and 'model="sim-chat"' in line
+    )
+
+
+def test_each_servers_metrics_sum_all_its_workers(gateway, two_servers):
+    first, second = two_servers
+    for i in range(12):  # new connections: both workers of a server take some
+        assert _chat(two_servers[i % 3 % 2], gateway.raw_key).status_code == 200
+    assert _requests_counted(first) == 8 and _requests_counted(second) == 4
