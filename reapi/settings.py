@@ -238,7 +238,7 @@ REST_FRAMEWORK = {
 STRIPE_LIVE_MODE = env_bool("STRIPE_LIVE_MODE", default=False)
 STRIPE_TEST_SECRET_KEY = env_str("STRIPE_TEST_SECRET_KEY")
 STRIPE_LIVE_SECRET_KEY = env_str("STRIPE_LIVE_SECRET_KEY")
-DJSTRIPE_WEBHOOK_SECRET = env_str("DJSTRIPE_WEBHOOK_SECRET")
+# Webhook signing secrets live on dj-stripe's WebhookEndpoint rows (admin), one per endpoint.
 DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
 DJSTRIPE_SUBSCRIBER_MODEL = AUTH_USER_MODEL
 
