@@ -9,6 +9,8 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from billing.templatetags.credits import credits
+from catalog.admin import ProviderAdmin
+from catalog.models import Provider
 from gateway import health, probe
 from gateway.models import RouteHealth, UpstreamFailure, UsageRecord, VideoJob
 
@@ -134,3 +136,32 @@ class VideoJobAdmin(ReadOnlyHistory):
     @admin.display(description="Charged (credits)")
     def charged(self, obj: VideoJob) -> str:
         return credits(obj.charged_micros)
+
+
+class RouteHealthInline(admin.TabularInline):
+    """A provider's routes as operations sees them: live breaker state, read-only here."""
+
+    model = RouteHealth
+    fk_name = "provider"
+    extra = 0
+    can_delete = False
+    fields = ("model", "upstream_model", "priority", "enabled", "breaker")
+    readonly_fields = fields
+    verbose_name_plural = "routes and their live health (test them in Route health)"
+
+    @admin.display(description="Circuit breaker")
+    def breaker(self, obj: RouteHealth) -> str:
+        return health.state(obj.pk)
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+# The provider page shows its routes' health: gateway extends the catalog's admin (the
+# catalog does not know about breakers).
+admin.site.unregister(Provider)
+
+
+@admin.register(Provider)
+class ProviderWithHealthAdmin(ProviderAdmin):
+    inlines = [*ProviderAdmin.inlines, RouteHealthInline]

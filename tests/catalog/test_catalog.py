@@ -130,6 +130,9 @@ def test_admin_never_renders_a_provider_secret_back(staff_client):
         "slug": "p", "name": "P2", "kind": "openai", "base_url": "https://example.invalid/v1",
         "api_key": "", "enabled": "on", "connect_timeout_ms": 1000,
         "first_byte_timeout_ms": 30000, "read_timeout_ms": 600000, "notes": "",
+        # The page's read-only inline of the provider's routes (gateway/admin.py).
+        "routes-TOTAL_FORMS": "0", "routes-INITIAL_FORMS": "0",
+        "routes-MIN_NUM_FORMS": "0", "routes-MAX_NUM_FORMS": "1000",
     }  # fmt: skip
     assert staff_client.post(url, data).status_code == 302
     provider.refresh_from_db()

@@ -130,3 +130,30 @@ def test_cloning_a_model_copies_routes_and_price_disabled(db, staff):
     admin.post(reverse("admin:catalog_model_changelist"),
                {"action": "clone", "_selected_action": [model.pk]})  # fmt: skip
     assert Model.objects.filter(slug="m1-copy-2").exists()
+
+
+def test_a_providers_page_shows_its_routes_live_breakers_and_saves(db, staff):
+    provider = Provider.objects.create(
+        slug="pv", name="PV", kind="simulator", base_url="http://127.0.0.1:9/v1",
+        api_key="sk-hidden-1",
+    )  # fmt: skip
+    model = Model.objects.create(slug="m-x", display_name="MX", kind="chat", owned_by="x")
+    route = Route.objects.create(model=model, provider=provider, upstream_model="up-x")
+    health.set_state(route.id, open_for_s=60)
+    admin = Client()
+    admin.force_login(staff)
+    url = reverse("admin:catalog_provider_change", args=[provider.pk])
+    page = admin.get(url).content.decode()
+    assert "up-x" in page and ">open<" in page and "sk-hidden-1" not in page
+    health.set_state(route.id, open_for_s=None)
+    form = {"slug": "pv", "name": "PV renamed", "kind": "simulator",
+            "base_url": "http://127.0.0.1:9/v1", "api_key": "", "enabled": "on",
+            "connect_timeout_ms": 1000, "first_byte_timeout_ms": 1000, "read_timeout_ms": 1000,
+            "options": "{}", "notes": "",
+            "routes-TOTAL_FORMS": "1", "routes-INITIAL_FORMS": "1",
+            "routes-MIN_NUM_FORMS": "0", "routes-MAX_NUM_FORMS": "1000",
+            "routes-0-id": route.pk, "routes-0-provider": provider.pk}  # fmt: skip
+    answer = admin.post(url, form)
+    assert answer.status_code == 302
+    provider.refresh_from_db()
+    assert provider.name == "PV renamed" and provider.api_key == "sk-hidden-1"
