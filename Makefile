@@ -6,7 +6,7 @@ PORT ?= 8000
 SIMULATOR_PORT ?= 8090
 export SIMULATOR_URL ?= http://127.0.0.1:$(SIMULATOR_PORT)
 
-.PHONY: run test lint format install install-dev cli-clients clean-test-db bench
+.PHONY: run test lint format install install-dev cli-clients clean-test-db bench fuzz
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,11 @@ cli-clients:
 			@openai/codex@$(CODEX_VERSION) @anthropic-ai/claude-code@$(CLAUDE_CODE_VERSION) && \
 		touch $(CLI_CLIENTS)/.installed-$(CODEX_VERSION)-$(CLAUDE_CODE_VERSION); \
 	else echo "npm not found: the Codex CLI and Claude Code tests will be skipped"; fi
+
+# Deeper schema fuzzing of /v1 than `make test` runs (tests/gateway/test_fuzz.py).
+FUZZ_EXAMPLES ?= 300
+fuzz: install-dev
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q tests/gateway/test_fuzz.py
 
 lint: install-dev
 	$(BIN)/ruff check .
