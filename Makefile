@@ -6,7 +6,7 @@ PORT ?= 8000
 SIMULATOR_PORT ?= 8090
 export SIMULATOR_URL ?= http://127.0.0.1:$(SIMULATOR_PORT)
 
-.PHONY: run test lint format install install-dev cli-clients clean-test-db bench fuzz
+.PHONY: run test lint format install install-dev cli-clients clean-test-db bench fuzz chaos
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,12 @@ cli-clients:
 			@openai/codex@$(CODEX_VERSION) @anthropic-ai/claude-code@$(CLAUDE_CODE_VERSION) && \
 		touch $(CLI_CLIENTS)/.installed-$(CODEX_VERSION)-$(CLAUDE_CODE_VERSION); \
 	else echo "npm not found: the Codex CLI and Claude Code tests will be skipped"; fi
+
+# Thousands of requests with faults, aborts and killed processes, then the books checked
+# (bench/chaos.py). Needs PostgreSQL and Redis on 127.0.0.1, as CI has.
+CHAOS_REQUESTS ?= 3000
+chaos: install-dev
+	$(BIN)/python bench/chaos.py --requests $(CHAOS_REQUESTS)
 
 # Deeper schema fuzzing of /v1 than `make test` runs (tests/gateway/test_fuzz.py).
 FUZZ_EXAMPLES ?= 300
