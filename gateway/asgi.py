@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl
 import orjson
 from django.conf import settings
 
-from gateway import metrics
+from gateway import limits, metrics
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +78,17 @@ class BodyTooLarge(Exception):
 
 class ClientGone(Exception):
     pass
+
+
+def _client_address(scope: dict) -> str:
+    """The client's address: behind our TLS proxy (BEHIND_TLS_PROXY), the last hop it added to
+    X-Forwarded-For; else the peer of the connection."""
+    if settings.SECURE_PROXY_SSL_HEADER:
+        for name, value in scope.get("headers", ()):
+            if name == b"x-forwarded-for":
+                return value.decode("latin-1").rsplit(",", 1)[-1].strip()
+    client = scope.get("client")
+    return client[0] if client else "unknown"
 
 
 async def _read_body(receive: Callable[[], Awaitable[dict]], limit: int) -> bytes:
@@ -141,6 +152,15 @@ class GatewayApp:
 
     async def __call__(self, scope: dict, receive, send) -> None:
         route, methods, params = self._match(scope["path"].rstrip("/") or scope["path"])
+        address = _client_address(scope)
+        if limits.bad_keys.is_blocked(address):
+            response = _error(429, "Too many requests with invalid API keys from your address. "
+                              f"Try again in {settings.BAD_KEY_BLOCK_S // 60} minutes.",
+                              "too_many_invalid_keys", type_="rate_limit_error")  # fmt: skip
+            response.headers["retry-after"] = str(settings.BAD_KEY_BLOCK_S)
+            await _send_response(send, response)
+            metrics.RESPONSES.labels(route, "429").inc()
+            return
         status = 0
 
         async def counted(message: dict) -> None:
@@ -153,6 +173,8 @@ class GatewayApp:
             await self._dispatch(scope, receive, counted, methods, params)
         finally:
             metrics.RESPONSES.labels(route, str(status or 499)).inc()
+            if status == 401:
+                limits.bad_keys.note(address)
 
     async def _dispatch(self, scope: dict, receive, send, methods, params) -> None:
         method, path = scope["method"], scope["path"]

@@ -267,6 +267,8 @@ def reset() -> None:
     """Forget the in-memory state (tests); Redis state is cleared with the cache."""
     global _backend
     _backend = None
+    bad_keys.failures.clear()
+    bad_keys.blocked.clear()
 
 
 def _prefixes(key_id: int, account_id: int) -> tuple[str, str]:
@@ -370,3 +372,42 @@ def note_refused(account_id: int) -> None:
         until = timezone.now() + timedelta(seconds=settings.BLOCK_S)
         User.objects.filter(pk=account_id).update(blocked_until=until)
         keys.forget_cached_for(User(pk=account_id))
+
+
+class _BadKeys:
+    """Clients that keep sending keys that do not work: after BAD_KEYS_PER_MINUTE refusals
+    from one address within a minute, that address gets 429 on /v1 for BAD_KEY_BLOCK_S,
+    whatever key it sends next. Counted in each web process (no shared round trip on the
+    request path), so across N processes an address gets at most N times the limit: with
+    keys of 256 random bits this is a brake on noise and abuse, not what keeps keys safe."""
+
+    MAX_ADDRESSES = 100_000
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.failures: dict[str, list[float]] = {}
+        self.blocked: dict[str, float] = {}
+
+    def is_blocked(self, address: str) -> bool:
+        until = self.blocked.get(address)
+        if until is None:
+            return False
+        if time.monotonic() < until:
+            return True
+        with self.lock:
+            self.blocked.pop(address, None)
+        return False
+
+    def note(self, address: str) -> None:
+        now = time.monotonic()
+        with self.lock:
+            if len(self.failures) >= self.MAX_ADDRESSES:
+                self.failures.clear()
+            recent = [t for t in self.failures.get(address, ()) if now - t < 60] + [now]
+            self.failures[address] = recent
+            if len(recent) > settings.BAD_KEYS_PER_MINUTE:
+                self.blocked[address] = now + settings.BAD_KEY_BLOCK_S
+                self.failures.pop(address, None)
+
+
+bad_keys = _BadKeys()

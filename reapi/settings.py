@@ -246,6 +246,10 @@ DJSTRIPE_SUBSCRIBER_MODEL = AUTH_USER_MODEL
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("MAX_BODY_MB", default=20) * 1024 * 1024
 
 # --- reAPI --------------------------------------------------------------------------------
+# An address that sends this many unusable keys within a minute gets 429 for BAD_KEY_BLOCK_S
+# (gateway/limits.py, counted per web process).
+BAD_KEYS_PER_MINUTE = env_int("BAD_KEYS_PER_MINUTE", default=30)
+BAD_KEY_BLOCK_S = env_int("BAD_KEY_BLOCK_S", default=300)
 # How long a playground page's token works (accounts/keys.py: a signed token, not a key).
 PLAYGROUND_TOKEN_TTL_S = env_int("PLAYGROUND_TOKEN_TTL_S", default=1800)
 # Seconds an API-key lookup stays cached in a process. Changes (revocation, suspension) clear

@@ -232,3 +232,19 @@ def test_an_account_that_hammers_refused_requests_is_blocked_until_staff_lift_it
 class _NoMessages:
     def add(self, *args, **kwargs) -> None:
         pass
+
+
+def test_an_address_that_keeps_sending_bad_keys_is_turned_away_for_a_while(gateway, settings):
+    settings.BAD_KEYS_PER_MINUTE = 5
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")  # behind our proxy
+
+    def call(key: str, address: str) -> requests.Response:
+        headers = {"authorization": f"Bearer {key}", "x-forwarded-for": f"10.9.9.9, {address}"}
+        return requests.get(gateway.url + "/v1/models", timeout=5, headers=headers)
+
+    for _ in range(6):
+        assert call("sk-reapi-guess", "203.0.113.7").status_code == 401
+    blocked = call(gateway.raw_key, "203.0.113.7")  # even the right key, for a while
+    assert blocked.status_code == 429 and blocked.json()["error"]["code"] == "too_many_invalid_keys"
+    assert int(blocked.headers["retry-after"]) == settings.BAD_KEY_BLOCK_S
+    assert call(gateway.raw_key, "198.51.100.2").status_code == 200  # another address: fine
