@@ -1,11 +1,12 @@
 """Chaos run (`make chaos`): thousands of concurrent requests from a few accounts against two
-web servers of two workers each (PostgreSQL, Redis, a Celery worker with beat), with about a
-third of them carrying upstream faults (every route failing, slow answers, streams cut in the
-middle), clients hanging up mid-request, a web worker and the Celery worker killed (SIGKILL)
-during the run. Afterwards the reconciler runs as it would once the holds expire, and the
-books are checked: no open hold, every account's balance equal to the sum of its entries and
-never negative, no request charged twice or above its hold, every usage row matching the
-ledger. Prints a markdown summary and writes it to bench/results/.
+web servers of two workers each (PostgreSQL, Redis, a Celery worker with beat), chat
+(streamed or not) and some video jobs, with about a third of the chats carrying upstream
+faults (every route failing, slow answers, streams cut in the middle), clients hanging up
+mid-request, a web worker and the Celery worker killed (SIGKILL) during the run. Afterwards
+the reconciler runs as it would once the holds expire, and the books are checked: no open
+hold, every account's balance equal to the sum of its entries and never negative, no request
+charged twice or above its hold, every usage row matching the ledger. Prints a markdown
+summary and writes it to bench/results/.
 
     .venv/bin/python bench/chaos.py [--requests 3000] [--concurrency 64]
 
@@ -52,7 +53,9 @@ for n in range({accounts}):
                                            concurrency_limit=10_000)
     ledger.grant(ledger.account_for(user), amount_micros={credits}, idempotency_key=f"chaos-{{n}}")
     out.append(keys.create(user, name="chaos")[1])
-print(json.dumps(out))
+video = User.objects.create_user("chaos-video@reapi.local", None)
+ledger.grant(ledger.account_for(video), amount_micros=20_000 * 10**6, idempotency_key="chaos-v")
+print(json.dumps({{"chat": out, "video": keys.create(video, name="chaos")[1]}}))
 """
 
 # What the reconciler does once every hold has expired, then the checks.
@@ -65,6 +68,7 @@ from billing import ledger
 from billing.models import CreditAccount, Hold, LedgerEntry
 from gateway.models import UsageRecord, VideoJob
 from gateway import videos
+jobs = dict(VideoJob.objects.values_list("status").annotate(n=Count("id")))
 for job in VideoJob.objects.filter(status__in=videos.IN_FLIGHT):
     videos.delete(job)  # jobs still running at the end: cancelled and refunded
 released = ledger.release_expired(now=timezone.now() + timedelta(hours=2))
@@ -97,6 +101,7 @@ print(json.dumps({{
     "usage_rows": UsageRecord.objects.count(),
     "charged_micros": UsageRecord.objects.aggregate(s=Sum("charged_micros"))["s"] or 0,
     "usage_by_status": dict(UsageRecord.objects.values_list("status").annotate(n=Count("id"))),
+    "video_jobs": jobs,
     "problems": problems[:50],
     "problem_count": len(problems),
 }}))
@@ -124,7 +129,29 @@ FAULTS = (  # (share of the faulty requests, directive, what it does)
 )
 
 
+VIDEO_SHARE = 0.04  # of the requests: a video job, which the Celery worker carries on
+VIDEO_KEY: list[str] = []  # the account that pays for them (its own, with more credits)
+
+
+async def video(http, url: str, key: str, rnd: random.Random, tally: Counter) -> None:
+    """A 4 s video job: some fail upstream, some take a few seconds (the worker is killed
+    while they run)."""
+    directive = rnd.choice(["[sim job_ms=2000]", "[sim job_ms=6000]", "[sim job=fail]"])
+    body = {"model": "seedance-2.0", "prompt": f"{directive} waves", "seconds": "4",
+            "size": "1280x720"}  # fmt: skip
+    async with http.post(url + "/v1/videos", json=body,
+                         headers={"authorization": f"Bearer {key}"}) as answer:  # fmt: skip
+        tally[f"video jobs: HTTP {answer.status}"] += 1
+        await answer.read()
+
+
 async def one(http, url: str, key: str, rnd: random.Random, fault_share: float, tally: Counter):
+    if rnd.random() < VIDEO_SHARE:
+        try:
+            await asyncio.wait_for(video(http, url, VIDEO_KEY[0], rnd, tally), timeout=30)
+        except (TimeoutError, aiohttp.ClientError) as error:
+            tally[f"video jobs: {type(error).__name__}"] += 1
+        return
     stream = rnd.random() < 0.4
     prompt = "Tell me something"
     if rnd.random() < fault_share:
@@ -200,7 +227,9 @@ def main() -> None:
     subprocess.run([*MANAGE, "migrate", "--no-input", "-v0"], env=env, check=True)  # noqa: S603
     subprocess.run([*MANAGE, "load_demo_catalog"], env=env, check=True,  # noqa: S603
                    stdout=subprocess.DEVNULL)  # fmt: skip
-    keys = json.loads(shell(env, SETUP.format(accounts=args.accounts, credits=args.credits)))
+    made = json.loads(shell(env, SETUP.format(accounts=args.accounts, credits=args.credits)))
+    keys = made["chat"]
+    VIDEO_KEY.append(made["video"])
     logs = ROOT / "var" / "chaos"
     logs.mkdir(parents=True, exist_ok=True)
     ports = [free_port(), free_port()]
@@ -243,7 +272,7 @@ def main() -> None:
             seed=args.seed,
         ))  # fmt: skip
         seconds = time.monotonic() - started
-        time.sleep(2)  # streams the server is still closing after a client left
+        time.sleep(10)  # streams still closing; video jobs the restarted worker finishes
     finally:
         for web in webs:
             procs.stop(web)
@@ -266,9 +295,10 @@ def render(args, tally: Counter, seconds: float, killed: list[str], books: dict)
     lines = [
         f"# Chaos run, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
         "",
-        f"{args.requests} chat requests ({args.concurrency} at a time, {args.accounts} "
-        f"accounts of {args.credits / 1e6:g} credits) against two web servers of two workers "
-        f"each, PostgreSQL, Redis and a Celery worker with beat; {seconds:.1f} s.",
+        f"{args.requests} requests ({args.concurrency} at a time; chats from {args.accounts} "
+        f"accounts of {args.credits / 1e6:g} credits, video jobs from a fourth) against two "
+        f"web servers of two workers each, PostgreSQL, Redis and a Celery worker with beat; "
+        f"{seconds:.1f} s.",
         "",
         "| what | count |",
         "| --- | ---: |",
@@ -281,6 +311,8 @@ def render(args, tally: Counter, seconds: float, killed: list[str], books: dict)
         "",
         f"- holds taken: {books['holds']}; released by the reconciler: "
         f"{books['released_by_reconciler']}",
+        f"- video jobs when the load ended: {books['video_jobs']} (those still running were then "
+        "cancelled and refunded)",
         f"- usage rows: {books['usage_rows']} by status {books['usage_by_status']}; "
         f"charged {books['charged_micros'] / 1e6:g} credits",
         f"- problems found: **{books['problem_count']}**",
