@@ -67,7 +67,7 @@ def grant_for_checkout(session: dict[str, Any]) -> LedgerEntry | None:
         amount_micros=int(credits),
         idempotency_key=f"stripe:checkout:{session['id']}",
         kind=LedgerEntry.Kind.PURCHASE,
-        reference=_id(session.get("payment_intent")) or session["id"],  # what refunds name
+        reference=stripe_id(session.get("payment_intent")) or session["id"],  # what refunds name
         memo=f"Credit pack: {_pack_name(metadata.get(META_OFFER, ''))}",
     )
 
@@ -77,20 +77,20 @@ def _pack_name(offer: str) -> str:
     return CreditPack.objects.filter(slug=slug).values_list("name", flat=True).first() or slug
 
 
-def _id(value: Any) -> str | None:
+def stripe_id(value: Any) -> str | None:
     """A Stripe reference, expanded (an object) or not (its id)."""
     return value.get("id") if isinstance(value, dict) else value
 
 
 def _invoice_subscription(invoice: dict[str, Any]) -> str | None:
     parent = (invoice.get("parent") or {}).get("subscription_details") or {}
-    return _id(invoice.get("subscription") or parent.get("subscription"))
+    return stripe_id(invoice.get("subscription") or parent.get("subscription"))
 
 
 def _line_price(line: dict[str, Any]) -> str | None:
     # Older API versions name the price on the line; newer ones under pricing.
     details = (line.get("pricing") or {}).get("price_details") or {}
-    return _id(line.get("price")) or details.get("price")
+    return stripe_id(line.get("price")) or details.get("price")
 
 
 def _plan_named(metadata: dict[str, Any], key: str = META_OFFER) -> Plan | None:
@@ -195,7 +195,7 @@ def subscription_changed(subscription: dict[str, Any]) -> None:
     stay: they never expire while the account is active."""
     if subscription.get("status") not in {"canceled", "unpaid", "incomplete_expired"}:
         return
-    user = _user_from(subscription.get("metadata"), _id(subscription.get("customer")))
+    user = _user_from(subscription.get("metadata"), stripe_id(subscription.get("customer")))
     if user is not None:
         set_plan(user, None)
 
@@ -222,7 +222,7 @@ def note_payment_failed(invoice: dict[str, Any]) -> PaymentIssue | None:
 def _purchase(payment_intent: Any, invoice: Any) -> LedgerEntry | None:
     """The grant a payment bought: a pack (its entry's reference is the payment intent) or a
     subscription period (keyed by its invoice)."""
-    payment_intent, invoice = _id(payment_intent), _id(invoice)
+    payment_intent, invoice = stripe_id(payment_intent), stripe_id(invoice)
     if payment_intent:
         entry = LedgerEntry.objects.filter(
             kind=LedgerEntry.Kind.PURCHASE, reference=payment_intent

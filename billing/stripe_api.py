@@ -16,7 +16,7 @@ from djstripe.models import Customer, Subscription
 from djstripe.settings import djstripe_settings
 
 from billing.models import CreditPack, Offer, Plan
-from billing.payments import META_CREDITS, META_OFFER, META_PREVIOUS_PLAN, META_USER
+from billing.payments import META_CREDITS, META_OFFER, META_PREVIOUS_PLAN, META_USER, stripe_id
 
 LIVE_STATUSES = ("active", "trialing", "past_due", "incomplete", "unpaid")
 
@@ -148,12 +148,8 @@ def current_subscription(user: Any) -> Subscription | None:
 def plan_of(subscription: Subscription) -> Plan | None:
     """The plan a subscription is on, by its current price."""
     items = (subscription.stripe_data.get("items") or {}).get("data") or []
-    price_ids = [_price_id(item.get("price")) for item in items]
+    price_ids = [stripe_id(item.get("price")) for item in items]
     return Plan.objects.filter(stripe_price_id__in=[p for p in price_ids if p]).first()
-
-
-def _price_id(price: Any) -> str | None:
-    return price.get("id") if isinstance(price, dict) else price
 
 
 def renews_at(subscription: Subscription) -> Any:

@@ -280,8 +280,6 @@ def admit_image(
     endpoint: str = "images.generations",
     idempotent: idempotency.Requested | None = None,
 ) -> Admission:
-    unit: list[int] = []
-
     def worst_case(model: ModelInfo, price: Price) -> tuple[int, str]:
         if model.max_images is not None and image.n > model.max_images:
             raise _invalid(
@@ -296,7 +294,6 @@ def admit_image(
                 f"The model '{model.slug}' does not offer size {image.size} at quality "
                 f"{image.quality}.",
             )
-        unit.append(each)
         return each * image.n, f"{image.n} image{'s' if image.n > 1 else ''}"
 
     admission = _admit(
@@ -310,7 +307,7 @@ def admit_image(
         worst_case=worst_case,
         idempotent=idempotent,
     )
-    admission.unit_micros = unit[0]
+    admission.unit_micros = admission.price.image_price(size=image.size, quality=image.quality)
     return admission
 
 
@@ -325,7 +322,6 @@ def admit_video(
     until the job's deadline, past which the job fails and is refunded. A video model makes
     a video (from an optional image); a tool model (Enhance Video) remakes the video it is
     given, priced by that video's length."""
-    unit: list[int] = []
 
     def worst_case(model: ModelInfo, price: Price) -> tuple[int, str]:
         if model.kind == "tool" and not video.reference_is_video:
@@ -350,7 +346,6 @@ def admit_video(
                 "size",
                 f"The model '{model.slug}' does not offer size {video.size} ({video.resolution}).",
             )
-        unit.append(each)
         return each * video.seconds, f"{video.seconds} s of {video.resolution} video"
 
     admission = _admit(
@@ -365,7 +360,7 @@ def admit_video(
         idempotent=idempotent,
         hold_ttl_s=settings.VIDEO_JOB_TIMEOUT_S + 15 * 60,
     )
-    admission.unit_micros = unit[0]
+    admission.unit_micros = admission.price.video_price_per_second(resolution=video.resolution)
     return admission
 
 

@@ -3,7 +3,6 @@ reference (gateway/openapi.py)."""
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -14,6 +13,7 @@ from django.views.decorators.cache import never_cache
 
 from gateway import dashboard, openapi, usage_report
 from gateway.usage_report import UsageFilterForm
+from reapi.context_processors import site_url
 
 CHART_HEIGHT = 120  # px of the tallest bar
 
@@ -67,13 +67,9 @@ def usage_csv(request: HttpRequest) -> HttpResponse:
     return response
 
 
-def _base(request: HttpRequest) -> str:
-    return settings.SITE_URL or request.build_absolute_uri("/").rstrip("/")
-
-
 def api_schema(request: HttpRequest) -> HttpResponse:
     """The OpenAPI 3.1 document of /v1 (gateway/openapi.py)."""
-    return JsonResponse(openapi.document(_base(request)), json_dumps_params={"indent": 2})
+    return JsonResponse(openapi.document(site_url(request)), json_dumps_params={"indent": 2})
 
 
 def api_reference(request: HttpRequest) -> HttpResponse:

@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 
 from gateway import sniff, webhooks
-from gateway.errors import bad_request
+from gateway.errors import ApiError, bad_request
 
 MAX_N = 8
 MAX_DEPTH = 64
@@ -449,6 +449,16 @@ def _video_reference(reference: Any) -> tuple[Any, int | None]:
                           "movie header): send a finished MP4 or MOV file.",
                           param="input_reference")  # fmt: skip
     return replace(reference, content_type=video_type), -(-length_ms // 1000)
+
+
+def parse_video_form(fields: dict[str, str], files: dict[str, list[Any]]) -> VideoRequest:
+    """A video request as the openai SDK's form: the fields and an optional `input_reference`
+    file (an image, or a video for a tool)."""
+    unexpected = next((name for name in files if name != "input_reference"), None)
+    if unexpected:
+        raise ApiError(400, f"Unexpected file field '{unexpected[:50]}'.", param=unexpected[:50])
+    reference = files["input_reference"][0] if "input_reference" in files else None
+    return parse_video(fields, reference)
 
 
 def parse_video(fields: dict[str, Any], reference: Any = None) -> VideoRequest:

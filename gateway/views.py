@@ -50,6 +50,7 @@ from gateway.schemas import (
     parse_image_generation,
     parse_json_body,
     parse_video,
+    parse_video_form,
     refuse_unknown_fields,
 )
 from reapi.money import credits_text
@@ -455,12 +456,7 @@ def _video_request(request: ApiRequest) -> VideoRequest:
     content_type = request.headers.get("content-type")
     if not multipart.is_multipart(content_type):
         return parse_video(parse_json_body(request.body))
-    fields, files = multipart.parse(content_type, request.body)
-    unexpected = next((name for name in files if name != "input_reference"), None)
-    if unexpected:
-        raise ApiError(400, f"Unexpected file field '{unexpected[:50]}'.", param=unexpected[:50])
-    reference = files["input_reference"][0] if "input_reference" in files else None
-    return parse_video(fields, reference)
+    return parse_video_form(*multipart.parse(content_type, request.body))
 
 
 async def videos_create(request: ApiRequest) -> Response:

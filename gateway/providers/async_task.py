@@ -168,12 +168,16 @@ class AsyncTaskAdapter(NoMedia):
             body={"upstream_id": str(task_id), "status": "queued", "progress": 0}, usage=None
         )
 
-    def video_poll_request(self, route: RouteInfo, upstream_id: str) -> UpstreamRequest:
+    def _get(self, route: RouteInfo, path_option: str, upstream_id: str) -> UpstreamRequest:
+        """A GET of one of the task's paths (`poll_path`, `content_path`), with our key."""
         options = self._options(route)
-        path = options["poll_path"].replace("{id}", quote(upstream_id, safe=""))
+        path = options[path_option].replace("{id}", quote(upstream_id, safe=""))
         headers = self._headers(route, options)
         headers.pop("content-type")
         return UpstreamRequest(route.base_url + path, headers, b"")
+
+    def video_poll_request(self, route: RouteInfo, upstream_id: str) -> UpstreamRequest:
+        return self._get(route, "poll_path", upstream_id)
 
     def video_poll_result(self, route: RouteInfo, payload: Any) -> VideoPoll:
         options = self._options(route)
@@ -191,11 +195,7 @@ class AsyncTaskAdapter(NoMedia):
     ) -> UpstreamRequest:
         if content_url:
             return UpstreamRequest(content_url, {}, b"")  # pre-signed: no key goes with it
-        options = self._options(route)
-        path = options["content_path"].replace("{id}", quote(upstream_id, safe=""))
-        headers = self._headers(route, options)
-        headers.pop("content-type")
-        return UpstreamRequest(route.base_url + path, headers, b"")
+        return self._get(route, "content_path", upstream_id)
 
     # Not a chat or embeddings provider.
     def chat_request(self, route: RouteInfo, chat: Any) -> UpstreamRequest:

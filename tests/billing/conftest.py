@@ -20,6 +20,12 @@ from tests.stripe_standin import API_KEY, block_network, signed, start_standin
 SECRET = "whsec_test_reapi_billing"
 
 
+def spend(account, amount: int, request_id: str) -> None:
+    """A request that held and was charged `amount` (what the request path does)."""
+    hold = ledger.reserve(account, amount_micros=amount, request_id=request_id)
+    ledger.settle(hold, charged_micros=amount)
+
+
 def stripe_on_sale(standin, settings) -> WebhookEndpoint:
     """Point the stripe library and dj-stripe at the stand-in, register the webhook endpoint
     and put two plans and a pack on sale (`sync_stripe_products`). The caller restores

@@ -8,12 +8,8 @@ from django.test import Client
 from django.urls import reverse
 
 from billing import alerts, ledger
+from tests.billing.conftest import spend
 from tests.conftest import CREDIT
-
-
-def spend(account, amount: int, request_id: str) -> None:
-    hold = ledger.reserve(account, amount_micros=amount, request_id=request_id)
-    ledger.settle(hold, charged_micros=amount)
 
 
 def test_one_email_when_the_balance_crosses_the_threshold_then_rearmed(alice):

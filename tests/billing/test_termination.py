@@ -10,12 +10,8 @@ from accounts import keys
 from billing import ledger
 from billing.models import LedgerEntry
 from billing.termination import terminate, unused_subscription_credits
+from tests.billing.conftest import spend
 from tests.conftest import CREDIT
-
-
-def spend(account, amount: int, request_id: str) -> None:
-    hold = ledger.reserve(account, amount_micros=amount, request_id=request_id)
-    ledger.settle(hold, charged_micros=amount)
 
 
 @pytest.mark.parametrize(
