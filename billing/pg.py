@@ -5,6 +5,11 @@ pays two round trips to the database instead of a dozen. They do exactly what th
 in billing/ledger.py does (which SQLite uses, and which stays the reference), and the same
 tests run against both. Every sub-statement depends on the one before through its RETURNING
 rows, and a statement is atomic: either all of it happens or none of it does.
+
+They run as server-side prepared statements (`DB_PREPARED_STATEMENTS`, on by default): the
+statement is parsed and planned once per connection, and each request sends only its
+parameters. Planning these CTEs costs PostgreSQL more than running them. Every placeholder
+carries its type, so a plan never depends on how a value happened to be sent.
 """
 
 from __future__ import annotations
@@ -13,7 +18,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from functools import cache
 
+import psycopg
+from django.conf import settings
 from django.db import connection
+from psycopg.types.numeric import Int8
 
 from accounts.models import ApiKey
 from billing.models import CreditAccount, Hold, LedgerEntry
@@ -38,36 +46,48 @@ def _tables() -> dict[str, str]:
 _RESERVE = """
 WITH acct AS (
     UPDATE {account}
-       SET balance_micros = balance_micros - %(amount)s, updated_at = %(now)s
-     WHERE id = %(account_id)s AND balance_micros >= %(amount)s
+       SET balance_micros = balance_micros - %(amount)s::bigint, updated_at = %(now)s::timestamptz
+     WHERE id = %(account_id)s::bigint AND balance_micros >= %(amount)s::bigint
        AND (%(key_id)s::bigint IS NULL OR EXISTS (
-            SELECT 1 FROM {key} k WHERE k.id = %(key_id)s
+            SELECT 1 FROM {key} k WHERE k.id = %(key_id)s::bigint
                AND (k.spend_cap_micros IS NULL
-                    OR k.spent_micros + %(amount)s <= k.spend_cap_micros)))
+                    OR k.spent_micros + %(amount)s::bigint <= k.spend_cap_micros)))
  RETURNING balance_micros
 ), held AS (
     INSERT INTO {hold} (account_id, request_id, amount_micros, charged_micros, state,
                         api_key_id, model_slug, created_at, expires_at)
-    SELECT %(account_id)s, %(request_id)s, %(amount)s, 0, 'open',
-           %(key_id)s, %(model)s, %(now)s, %(expires)s
+    SELECT %(account_id)s::bigint, %(request_id)s::text, %(amount)s::bigint, 0, 'open',
+           %(key_id)s::bigint, %(model)s::text, %(now)s::timestamptz, %(expires)s::timestamptz
       FROM acct
  RETURNING id
 ), entry AS (
     INSERT INTO {entry} (account_id, kind, amount_micros, balance_after_micros,
                          idempotency_key, reference, memo, hold_id, created_at)
-    SELECT %(account_id)s, 'hold', -%(amount)s, acct.balance_micros,
-           %(entry_key)s, %(request_id)s, %(model)s, held.id, %(now)s
+    SELECT %(account_id)s::bigint, 'hold', -%(amount)s::bigint, acct.balance_micros,
+           %(entry_key)s::text, %(request_id)s::text, %(model)s::text, held.id, %(now)s::timestamptz
       FROM acct, held
  RETURNING id
 ), spent AS (
     UPDATE {key}
-       SET spent_micros = spent_micros + %(amount)s
-     WHERE id = %(key_id)s AND EXISTS (SELECT 1 FROM held)
-       AND (spend_cap_micros IS NULL OR spent_micros + %(amount)s <= spend_cap_micros)
+       SET spent_micros = spent_micros + %(amount)s::bigint
+     WHERE id = %(key_id)s::bigint AND EXISTS (SELECT 1 FROM held)
+       AND (spend_cap_micros IS NULL OR spent_micros + %(amount)s::bigint <= spend_cap_micros)
  RETURNING id
 )
 SELECT (SELECT id FROM held), (SELECT count(*) FROM entry), (SELECT count(*) FROM spent)
 """
+
+
+def _fetchone(sql: str, params: dict[str, object]) -> tuple:
+    """Run one statement on Django's connection with server-side binding, prepared on first
+    use (Django's own cursors bind on the client, which cannot be prepared). Errors come out
+    as Django's (IntegrityError, ...), and mark the connection as Django's cursors do."""
+    connection.ensure_connection()
+    # Every int as int8, so that one prepared statement serves every amount.
+    params = {k: Int8(v) if type(v) is int else v for k, v in params.items()}
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(sql, params, prepare=settings.DB_PREPARED_STATEMENTS)
+        return cursor.fetchone()
 
 
 def reserve(
@@ -92,21 +112,19 @@ def reserve(
         "expires": expires_at,
         "entry_key": f"hold:{request_id}",
     }
-    with connection.cursor() as cursor:
-        cursor.execute(_sql(_RESERVE), params)
-        hold_id, _, spent = cursor.fetchone()
+    hold_id, _, spent = _fetchone(_sql(_RESERVE), params)
     return hold_id, bool(spent)
 
 
 _SETTLE = """
 WITH claim AS (
     UPDATE {hold}
-       SET state = 'settled', charged_micros = %(charged)s, closed_at = %(now)s
-     WHERE id = %(hold_id)s AND state = 'open'
- RETURNING id, account_id, api_key_id, amount_micros - %(charged)s AS returned
+       SET state = 'settled', charged_micros = %(charged)s::bigint, closed_at = %(now)s::timestamptz
+     WHERE id = %(hold_id)s::bigint AND state = 'open'
+ RETURNING id, account_id, api_key_id, amount_micros - %(charged)s::bigint AS returned
 ), acct AS (
     UPDATE {account} a
-       SET balance_micros = a.balance_micros + claim.returned, updated_at = %(now)s
+       SET balance_micros = a.balance_micros + claim.returned, updated_at = %(now)s::timestamptz
       FROM claim
      WHERE a.id = claim.account_id
  RETURNING a.balance_micros
@@ -114,7 +132,7 @@ WITH claim AS (
     INSERT INTO {entry} (account_id, kind, amount_micros, balance_after_micros,
                          idempotency_key, reference, memo, hold_id, created_at)
     SELECT claim.account_id, 'settle', claim.returned, acct.balance_micros,
-           %(entry_key)s, %(request_id)s, %(memo)s, claim.id, %(now)s
+           %(entry_key)s::text, %(request_id)s::text, %(memo)s::text, claim.id, %(now)s::timestamptz
       FROM claim, acct
  RETURNING id
 ), spent AS (
@@ -153,7 +171,5 @@ def settle(
         guarded = sql.replace("{guard}", "WHERE EXISTS (SELECT 1 FROM claim)")
         extra += f", also_{i} AS ({guarded})"
         params.update(more)
-    with connection.cursor() as cursor:
-        cursor.execute(_sql(_SETTLE).replace("{also}", extra), params)
-        claimed, _ = cursor.fetchone()
+    claimed, _ = _fetchone(_sql(_SETTLE).replace("{also}", extra), params)
     return claimed == 1

@@ -26,10 +26,22 @@ def _insert_sql() -> str:
     """Built once per process: this runs on every request."""
     table = connection.ops.quote_name(UsageRecord._meta.db_table)
     names = ", ".join(COLUMNS)
-    placeholders = ", ".join(f"%(u_{c})s" for c in COLUMNS)
+    if connection.vendor == "postgresql":
+        # Typed, for server-side binding (billing/pg.py prepares the settle it rides in).
+        placeholders = ", ".join(f"CAST(%(u_{c})s AS {_db_type(c)})" for c in COLUMNS)
+    else:
+        placeholders = ", ".join(f"%(u_{c})s" for c in COLUMNS)
     # Table and column names are our constants; every value is a bound parameter.
     sql = f"INSERT INTO {table} ({names}) SELECT {placeholders} {{guard}}"  # noqa: S608
     return sql + " ON CONFLICT (request_id) DO NOTHING"
+
+
+def _db_type(column: str) -> str:
+    """The column's type for a CAST; varchar without its length, which a CAST would truncate
+    to (the column itself still refuses a value that is too long)."""
+    field = next(f for f in UsageRecord._meta.concrete_fields if f.column == column)
+    db_type = field.rel_db_type(connection) if field.is_relation else field.db_type(connection)
+    return db_type.split("(")[0] if db_type.startswith("varchar") else db_type
 
 
 def insert_statement(values: dict[str, object]) -> tuple[str, dict[str, object]]:

@@ -88,6 +88,13 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+# The ledger's two hot statements (billing/pg.py) are prepared on the server. Turn off behind
+# a pooler that cannot keep prepared statements (PgBouncer in transaction mode before 1.21).
+DB_PREPARED_STATEMENTS = env_bool("DB_PREPARED_STATEMENTS", default=True)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DB_PREPARED_STATEMENTS:
+    # Django turns psycopg's prepared statements off unless this is set; its own queries bind
+    # on the client and are never prepared, so this reaches only billing/pg.py.
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 5
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Wait for the write lock instead of failing at once when web and worker write together.
     DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
