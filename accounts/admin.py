@@ -6,7 +6,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
-from accounts import keys
+from accounts import keys, services
 from accounts.models import ApiKey, User
 
 
@@ -80,20 +80,12 @@ class UserAdmin(BaseUserAdmin):
 
     @admin.action(description="Suspend selected accounts (API calls get 403 at once)")
     def suspend(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
-        count = queryset.filter(suspended_at__isnull=True).update(
-            suspended_at=timezone.now(), suspension_reason=f"Suspended by {request.user}"
-        )
-        for user in queryset:
-            keys.forget_cached_for(user)
+        count = services.suspend(queryset, by=request.user)
         self.message_user(request, f"{count} account(s) suspended.", messages.SUCCESS)
 
     @admin.action(description="Lift suspension of selected accounts")
     def lift_suspension(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
-        count = queryset.exclude(suspended_at__isnull=True).update(
-            suspended_at=None, suspension_reason=""
-        )
-        for user in queryset:
-            keys.forget_cached_for(user)
+        count = services.lift_suspension(queryset)
         self.message_user(request, f"{count} suspension(s) lifted.", messages.SUCCESS)
 
     @admin.action(

@@ -25,11 +25,12 @@ from django.utils import timezone
 from accounts.models import ApiKey, User
 
 KEY_PREFIX = "sk-reapi-"
+# A white-label brand's customers get keys that do not name us (brands/).
+WHITE_LABEL_KEY_PREFIX = "sk-"
 PLAYGROUND_PREFIX = "pgt_"  # a playground token, not a key: signed, short-lived
 PLAYGROUND_SALT = "reapi.playground-token"
 EPOCH_KEY = "keys:epoch"  # in the shared cache; bumped whenever a key's lookup must change
 EPOCH_CHECK_S = 1.0
-DISPLAY_LENGTH = len(KEY_PREFIX) + 6
 TOUCH_INTERVAL_S = 60
 
 
@@ -84,6 +85,7 @@ class AuthenticatedKey:
     limits: Limits
     expires_at: datetime | None
     blocked_until: datetime | None = None  # the account's automatic temporary block
+    brand_id: int | None = None  # a white-label brand's customer (brands/); None: ours
 
     def allows_model(self, slug: str) -> bool:
         return not self.allowed_models or slug in self.allowed_models
@@ -93,8 +95,15 @@ def hash_secret(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-def _new_secret() -> str:
-    return KEY_PREFIX + secrets.token_urlsafe(32)
+def _display_prefix(raw: str) -> str:
+    """The key's prefix and 6 characters of its secret: enough to tell keys apart."""
+    head = KEY_PREFIX if raw.startswith(KEY_PREFIX) else WHITE_LABEL_KEY_PREFIX
+    return raw[: len(head) + 6]
+
+
+def _new_secret(owner: User | None = None) -> str:
+    white_label = owner is not None and owner.brand_id is not None
+    return (WHITE_LABEL_KEY_PREFIX if white_label else KEY_PREFIX) + secrets.token_urlsafe(32)
 
 
 class _LocalCache:
@@ -171,11 +180,11 @@ def create(
     concurrency_limit: int | None = None,
 ) -> tuple[ApiKey, str]:
     """Create a key for `owner` and return it with its raw secret (shown once, never stored)."""
-    raw = _new_secret()
+    raw = _new_secret(owner)
     key = ApiKey.objects.create(
         owner=owner,
         name=name,
-        prefix=raw[:DISPLAY_LENGTH],
+        prefix=_display_prefix(raw),
         hashed_secret=hash_secret(raw),
         expires_at=expires_at,
         allowed_models=list(allowed_models or []),
@@ -259,6 +268,7 @@ def _load(hashed: str) -> AuthenticatedKey | str:
             "owner__suspended_at",
             "owner__closed_at",
             "owner__blocked_until",
+            "owner__brand_id",
             "owner__rpm_limit",
             "owner__tpm_limit",
             "owner__concurrency_limit",
@@ -299,6 +309,7 @@ def _load(hashed: str) -> AuthenticatedKey | str:
         limits=limits,
         expires_at=row.expires_at,
         blocked_until=owner.blocked_until,
+        brand_id=owner.brand_id,
     )
 
 
@@ -351,7 +362,7 @@ def authenticate(raw: str | None) -> AuthenticatedKey:
     subclass saying why not."""
     if raw and raw.startswith(PLAYGROUND_PREFIX) and len(raw) <= 400:
         hashed = _playground_hash(raw)
-    elif not raw or not raw.startswith(KEY_PREFIX) or len(raw) > 200:
+    elif not raw or not raw.startswith(WHITE_LABEL_KEY_PREFIX) or len(raw) > 200:
         raise InvalidKey(_FAILURES[InvalidKey.code][1])
     else:
         hashed = hash_secret(raw)

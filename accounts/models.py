@@ -67,6 +67,13 @@ class User(AbstractBaseUser, PermissionsMixin):
         editable=False,
     )  # fmt: skip
 
+    # The white-label brand whose customer this is (brands/); empty: the operator's own site.
+    # A brand's customers sign in, pay and call the API only as that brand's.
+    brand = models.ForeignKey(
+        "brands.Brand", null=True, blank=True, on_delete=models.PROTECT, related_name="customers",
+        editable=False,
+    )  # fmt: skip
+
     objects = UserManager()
 
     USERNAME_FIELD = "email"

@@ -7,7 +7,6 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from billing import ledger
 from billing.forms import AdjustmentForm
 from billing.models import CreditAccount, CreditPack, Hold, LedgerEntry, PaymentIssue, Plan
 from billing.templatetags.credits import credits
@@ -109,20 +108,9 @@ class CreditAccountAdmin(admin.ModelAdmin):
             return HttpResponse("You may not adjust balances.", status=403)
         account = get_object_or_404(CreditAccount, pk=account_id)
         form = AdjustmentForm(request.POST or None)
-        if request.method == "POST" and form.is_valid():
-            try:
-                ledger.adjust(
-                    account,
-                    amount_micros=form.cleaned_data["amount_credits"],
-                    reason=form.cleaned_data["reason"],
-                    idempotency_key=form.cleaned_data["idempotency_key"],
-                    staff=request.user,
-                )
-            except ledger.LedgerError as exc:
-                form.add_error("amount_credits", str(exc))
-            else:
-                self.message_user(request, "Balance adjusted.", messages.SUCCESS)
-                return redirect("admin:billing_creditaccount_change", account.pk)
+        if request.method == "POST" and form.is_valid() and form.apply(account, by=request.user):
+            self.message_user(request, "Balance adjusted.", messages.SUCCESS)
+            return redirect("admin:billing_creditaccount_change", account.pk)
         context = {
             **self.admin_site.each_context(request),
             "title": f"Adjust the balance of {account.user}",

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import logging
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
 from django.db.models import F
 from django.utils import timezone
 
+from brands import mail
 from reapi.money import credits_text
 
 logger = logging.getLogger(__name__)
@@ -37,14 +37,15 @@ def send_low_balance_alerts(*, limit: int = 500) -> int:
             continue
         balance = credits_text(user.credit_account.balance_micros, grouping=True)
         threshold = credits_text(user.low_balance_threshold_micros, grouping=True)
+        site = mail.site_of(user)  # a white-label customer hears from the brand
         send_mail(
-            subject=f"Your reAPI balance is low: {balance} credits",
+            subject=f"Your {site.name} balance is low: {balance} credits",
             message=(
                 f"Your balance is {balance} credits, below the {threshold} credits you asked "
                 f"to be told about.\n\nTop up or change the alert in Settings → Billing: "
-                f"{settings.SITE_URL}/settings/billing/\n"
+                f"{site.url}/settings/billing/\n"
             ),
-            from_email=None,
+            from_email=site.from_email,
             recipient_list=[user.email],
         )
         sent += 1

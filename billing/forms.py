@@ -5,6 +5,9 @@ import uuid
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from accounts.models import User
+from billing import ledger
+from billing.models import CreditAccount
 from reapi.money import InvalidAmount, parse_credits
 
 
@@ -38,6 +41,22 @@ class AdjustmentForm(forms.Form):
         if not value.startswith("adjust:"):
             raise forms.ValidationError("Reload the form and try again.")
         return value
+
+    def apply(self, account: CreditAccount, *, by: User) -> bool:
+        """Post the adjustment (a valid form) through the ledger; False, with the reason on
+        the form, when the ledger refuses it (e.g. it would go below zero)."""
+        try:
+            ledger.adjust(
+                account,
+                amount_micros=self.cleaned_data["amount_credits"],
+                reason=self.cleaned_data["reason"],
+                idempotency_key=self.cleaned_data["idempotency_key"],
+                staff=by,
+            )
+        except ledger.LedgerError as exc:
+            self.add_error("amount_credits", str(exc))
+            return False
+        return True
 
 
 class LowBalanceAlertForm(forms.Form):

@@ -49,6 +49,15 @@ class SpendCapReached(LedgerError):
         self.key_id = key_id
 
 
+class WholesaleExhausted(LedgerError):
+    """A white-label reseller's account cannot cover the wholesale side of a request."""
+
+    def __init__(self, account_id: int, *, needed_micros: int) -> None:
+        super().__init__("The reseller's account cannot cover this request.")
+        self.account_id = account_id
+        self.needed_micros = needed_micros
+
+
 class HoldNotOpen(LedgerError):
     pass
 
@@ -226,11 +235,17 @@ def reserve(
     api_key_id: int | None = None,
     model_slug: str = "",
     ttl_s: int | None = None,
+    wholesale: tuple[int, int] | None = None,
 ) -> Hold:
     """Set aside `amount_micros` for one request, or raise InsufficientCredits/SpendCapReached.
 
     One conditional debit of the balance (and of the key's spend cap, if any) and a hold row,
     in one transaction. Calling it again with the same request id returns the same hold.
+
+    `wholesale` = (reseller's account id, micro-credits): a white-label request also holds
+    the operator's price on the reseller's account, in the same transaction (both or
+    neither); WholesaleExhausted when that account cannot cover it. The customer's account
+    is debited first, the reseller's last, so concurrent requests lock rows in one order.
     """
     if type(amount_micros) is not int or amount_micros <= 0:
         raise ValueError("amount_micros must be a positive integer")
@@ -238,22 +253,47 @@ def reserve(
     # unique constraint below.
     now = timezone.now()
     expires_at = now + timedelta(seconds=ttl_s or settings.HOLD_TTL_S)
+    args = (request_id, api_key_id, model_slug, now, expires_at)
+    if wholesale is None:
+        hold = _reserve_one(account.pk, amount_micros, *args)
+        hold._wholesale = None  # known: settle and release need not look
+        return hold
+    reseller_account_id, wholesale_micros = wholesale
+    if type(wholesale_micros) is not int or wholesale_micros <= 0:
+        raise ValueError("the wholesale amount must be a positive integer")
+    with transaction.atomic():
+        hold = _reserve_one(account.pk, amount_micros, *args)
+        try:
+            hold._wholesale = _reserve_one(
+                reseller_account_id, wholesale_micros, f"{request_id}:wholesale", None,
+                model_slug, now, expires_at, backs_id=hold.pk,
+            )  # fmt: skip
+        except InsufficientCredits:
+            raise WholesaleExhausted(reseller_account_id, needed_micros=wholesale_micros) from None
+    return hold
+
+
+def _reserve_one(
+    account_id: int, amount_micros: int, request_id: str, api_key_id: int | None,
+    model_slug: str, now: datetime, expires_at: datetime, backs_id: int | None = None,
+) -> Hold:  # fmt: skip
     if connection.vendor == "postgresql":
-        return _reserve_pg(account, amount_micros, request_id, api_key_id, model_slug, now,
-                           expires_at)  # fmt: skip
+        return _reserve_pg(account_id, amount_micros, request_id, api_key_id, model_slug, now,
+                           expires_at, backs_id)  # fmt: skip
     try:
         with transaction.atomic():
             hold = Hold.objects.create(
-                account_id=account.pk,
+                account_id=account_id,
                 request_id=request_id,
                 amount_micros=amount_micros,
                 api_key_id=api_key_id,
                 model_slug=model_slug,
                 created_at=now,
                 expires_at=expires_at,
+                backs_id=backs_id,
             )
             _post(
-                account.pk,
+                account_id,
                 amount_micros=-amount_micros,
                 kind=Kind.HOLD,
                 idempotency_key=f"hold:{request_id}",
@@ -281,23 +321,25 @@ def reserve(
 
 
 def _reserve_pg(
-    account: CreditAccount,
+    account_id: int,
     amount_micros: int,
     request_id: str,
     api_key_id: int | None,
     model_slug: str,
     now: datetime,
     expires_at: datetime,
+    backs_id: int | None,
 ) -> Hold:
     """`reserve` as one PostgreSQL statement (billing/pg.py); same outcomes as the ORM path."""
     args = {
-        "account_id": account.pk,
+        "account_id": account_id,
         "amount_micros": amount_micros,
         "request_id": request_id,
         "api_key_id": api_key_id,
         "model_slug": model_slug,
         "now": now,
         "expires_at": expires_at,
+        "backs_id": backs_id,
     }
     for attempt in range(3):
         try:
@@ -319,18 +361,19 @@ def _reserve_pg(
         # refusal came from a snapshot a concurrent request has since changed: try again.
         if api_key_id is not None and not _key_has_room(api_key_id, amount_micros):
             raise SpendCapReached(api_key_id)
-        balance = CreditAccount.objects.values_list("balance_micros", flat=True).get(pk=account.pk)
+        balance = CreditAccount.objects.values_list("balance_micros", flat=True).get(pk=account_id)
         if balance < amount_micros or attempt == 2:
-            raise InsufficientCredits(account.pk, needed_micros=amount_micros)
+            raise InsufficientCredits(account_id, needed_micros=amount_micros)
     hold = Hold(
         pk=hold_id,
-        account_id=account.pk,
+        account_id=account_id,
         request_id=request_id,
         amount_micros=amount_micros,
         api_key_id=api_key_id,
         model_slug=model_slug,
         created_at=now,
         expires_at=expires_at,
+        backs_id=backs_id,
     )
     if api_key_id is not None and not spent:
         # A concurrent request on the same key filled its cap between our check and our
@@ -355,11 +398,23 @@ def _return_to_key(hold: Hold, amount_micros: int) -> None:
         )
 
 
+def wholesale_of(hold: Hold) -> Hold | None:
+    """The wholesale hold backing a white-label customer's hold, if any (known without a
+    query for holds `reserve` returned)."""
+    if hold.backs_id is not None:
+        raise LedgerError("A wholesale hold moves only with the customer's hold it backs.")
+    try:
+        return hold.__dict__["_wholesale"]
+    except KeyError:
+        return Hold.objects.filter(backs_id=hold.pk).first()
+
+
 def settle(
     hold: Hold,
     *,
     charged_micros: int,
     also: Sequence[tuple[str, dict[str, object]]] = (),
+    wholesale_micros: int | None = None,
 ) -> Hold:
     """Charge `charged_micros` (at most the hold) and return the rest of the hold.
 
@@ -369,7 +424,27 @@ def settle(
     its WHERE clause goes, e.g. the request's usage row), made only if this call settles the
     hold and atomically with it: in the same statement on PostgreSQL, the same transaction
     elsewhere.
+
+    A white-label hold settles its wholesale hold in the same transaction, at
+    `wholesale_micros` (the usage at the operator's price); a customer charged the whole
+    hold (a delivered video job) may leave it out: the wholesale hold is then charged whole.
     """
+    wholesale = wholesale_of(hold)
+    if wholesale is None:
+        return _settle_one(hold, charged_micros, also)
+    if wholesale_micros is None:
+        if charged_micros != hold.amount_micros:
+            raise ValueError("A white-label hold needs wholesale_micros to settle.")
+        wholesale_micros = wholesale.amount_micros
+    with transaction.atomic():
+        settled = _settle_one(hold, charged_micros, also)
+        _settle_one(wholesale, wholesale_micros, ())
+    return settled
+
+
+def _settle_one(
+    hold: Hold, charged_micros: int, also: Sequence[tuple[str, dict[str, object]]]
+) -> Hold:
     if type(charged_micros) is not int or charged_micros < 0:
         raise ValueError("charged_micros must be a non-negative integer")
     if charged_micros > hold.amount_micros:
@@ -416,8 +491,15 @@ def _settle_claimed(hold: Hold, charged_micros: int) -> None:
 
 
 def release(hold: Hold) -> Hold:
-    """Return the whole hold (the request failed). Idempotent; a settled hold stays settled."""
-    return _release(hold, return_to_key=True)
+    """Return the whole hold (the request failed), and a white-label hold's wholesale hold
+    with it, in one transaction. Idempotent; a settled hold stays settled."""
+    wholesale = wholesale_of(hold)
+    if wholesale is None:
+        return _release(hold, return_to_key=True)
+    with transaction.atomic():
+        released = _release(hold, return_to_key=True)
+        _release(wholesale, return_to_key=False)
+    return released
 
 
 def _release(hold: Hold, *, return_to_key: bool) -> Hold:
@@ -453,7 +535,10 @@ def release_expired(*, now: datetime | None = None, limit: int = 1000) -> int:
     hold is claimed by a conditional update. Returns how many holds this call released."""
     now = now or timezone.now()
     released = 0
-    expired = Hold.objects.filter(state=Hold.State.OPEN, expires_at__lt=now).order_by("id")
+    # A wholesale hold is released with the customer's hold it backs.
+    expired = Hold.objects.filter(
+        state=Hold.State.OPEN, expires_at__lt=now, backs__isnull=True
+    ).order_by("id")
     for hold in expired[:limit]:
         try:
             release(hold)

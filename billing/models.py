@@ -108,6 +108,13 @@ class Hold(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()  # the partial index below covers open holds
     closed_at = models.DateTimeField(null=True, blank=True)
+    # A white-label request holds twice: the customer's hold at the brand's price, and this
+    # wholesale hold on the reseller's account at the operator's price, which `backs` it. The
+    # ledger reserves, settles and releases the two together, in one transaction.
+    backs = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="wholesale",
+        editable=False,
+    )  # fmt: skip
 
     class Meta:
         ordering = ["-id"]

@@ -55,9 +55,10 @@ WITH acct AS (
  RETURNING balance_micros
 ), held AS (
     INSERT INTO {hold} (account_id, request_id, amount_micros, charged_micros, state,
-                        api_key_id, model_slug, created_at, expires_at)
+                        api_key_id, model_slug, created_at, expires_at, backs_id)
     SELECT %(account_id)s::bigint, %(request_id)s::text, %(amount)s::bigint, 0, 'open',
-           %(key_id)s::bigint, %(model)s::text, %(now)s::timestamptz, %(expires)s::timestamptz
+           %(key_id)s::bigint, %(model)s::text, %(now)s::timestamptz, %(expires)s::timestamptz,
+           %(backs)s::bigint
       FROM acct
  RETURNING id
 ), entry AS (
@@ -99,6 +100,7 @@ def reserve(
     model_slug: str,
     now: datetime,
     expires_at: datetime,
+    backs_id: int | None = None,
 ) -> tuple[int | None, bool]:
     """Debit and hold in one statement. Returns (hold id or None, whether the key's spend
     counter moved). A duplicate request id raises IntegrityError and changes nothing."""
@@ -111,6 +113,7 @@ def reserve(
         "now": now,
         "expires": expires_at,
         "entry_key": f"hold:{request_id}",
+        "backs": backs_id,
     }
     hold_id, _, spent = _fetchone(_sql(_RESERVE), params)
     return hold_id, bool(spent)

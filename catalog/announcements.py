@@ -10,13 +10,14 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import send_mass_mail
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
+from brands import mail
+from brands import selectors as brands
 from catalog.models import Price
 
 logger = logging.getLogger(__name__)
@@ -68,18 +69,37 @@ def announce_price_changes() -> int:
             return 0
         # Claimed in this transaction: another worker skips these rows.
         Price.objects.filter(pk__in=[p.pk for p in pending]).update(announced_at=timezone.now())
-        lines = [
-            f"- {p.model.display_name} ({p.model.slug}), from "
-            f"{p.effective_from:%Y-%m-%d %H:%M} UTC: {describe(p)}"
-            for p in pending
-        ]
-        body = (
-            "We are changing the price of these models:\n\n" + "\n".join(lines) + "\n\n"
-            "Until each date the current price applies. The model list and prices: "
-            f"{settings.SITE_URL}/v1/models\n"
-        )
-        emails = list(active_customers().values_list("email", flat=True))
-        messages = [("Upcoming price changes at reAPI", body, None, [email]) for email in emails]
+        recipients: dict[int | None, list[str]] = {}
+        for brand_id, email in active_customers().values_list("brand_id", "email"):
+            recipients.setdefault(brand_id, []).append(email)
+        messages = []
+        for brand_id, emails in recipients.items():
+            messages += _messages(pending, brand_id, emails)
         sent = send_mass_mail(messages, fail_silently=False) if messages else 0
     logger.info("price changes announced", extra={"prices": len(pending), "emails": sent})
     return sent
+
+
+def _messages(pending: list[Price], brand_id: int | None, emails: list[str]) -> list[tuple]:
+    """The announcement as one site's customers see it: a white-label brand's customers
+    hear only of the models the brand offers, at the brand's prices, from the brand."""
+    brand = brands.get(brand_id)
+    if brand_id is not None and (brand is None or not brand.enabled):
+        return []
+    shown = [p for p in pending if brand is None or brand.offers(p.model.slug)]
+    if not shown:
+        return []
+    lines = [
+        f"- {p.model.display_name} ({p.model.slug}), from "
+        f"{p.effective_from:%Y-%m-%d %H:%M} UTC: "
+        f"{describe(brand.price(p.model.slug, p) if brand else p)}"
+        for p in shown
+    ]
+    site = mail.site_for(brand)
+    body = (
+        "We are changing the price of these models:\n\n" + "\n".join(lines) + "\n\n"
+        "Until each date the current price applies. The model list and prices: "
+        f"{site.url}/v1/models\n"
+    )
+    subject = f"Upcoming price changes at {site.name}"
+    return [(subject, body, site.from_email, [email]) for email in emails]

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from django.core.cache import cache
 from django.utils import timezone
 
 from catalog.models import Model, Price, Provider, Route
+
+T = TypeVar("T")
 
 VERSION_KEY = "catalog:version"
 CATALOG_CHECK_S = 2.0
@@ -62,25 +65,47 @@ class ModelInfo:
         return None
 
 
-class _Snapshot:
-    def __init__(self) -> None:
+class Snapshot(Generic[T]):
+    """An in-process copy of what `build()` reads from the database, rebuilt when the
+    catalog's version changes (checked at most every CATALOG_CHECK_S). The brands' settings
+    (brands/selectors.py) ride on the same version."""
+
+    def __init__(self, build: Callable[[], T]) -> None:
+        self.build = build
         self.lock = threading.Lock()
-        self.models: dict[str, ModelInfo] = {}
+        self.value: T | None = None
         self.version: object = None
         self.checked_at = 0.0
+        _snapshots.append(self)
+
+    def get(self) -> T:
+        now = time.monotonic()
+        if now - self.checked_at < CATALOG_CHECK_S and self.version is not None:
+            return self.value  # type: ignore[return-value]
+        with self.lock:
+            version = cache.get(VERSION_KEY, 0)
+            if version != self.version or self.version is None:
+                self.value = self.build()
+                self.version = version
+            self.checked_at = now
+            return self.value
+
+    def reset(self) -> None:
+        self.checked_at = 0.0
+        self.version = None
 
 
-_snapshot = _Snapshot()
+_snapshots: list[Snapshot] = []
 
 
 def invalidate() -> None:
-    """Tell every process that the catalog changed."""
+    """Tell every process that the catalog (or a brand) changed."""
     try:
         cache.incr(VERSION_KEY)
     except ValueError:
         cache.set(VERSION_KEY, 1, None)
-    _snapshot.checked_at = 0.0
-    _snapshot.version = None
+    for snapshot in _snapshots:
+        snapshot.reset()
 
 
 def route_info(route: Route) -> RouteInfo:
@@ -131,18 +156,12 @@ def _build() -> dict[str, ModelInfo]:
     }
 
 
+_models = Snapshot(_build)
+
+
 def enabled_models() -> dict[str, ModelInfo]:
     """The enabled catalog by slug, from the in-process snapshot."""
-    now = time.monotonic()
-    if now - _snapshot.checked_at < CATALOG_CHECK_S and _snapshot.version is not None:
-        return _snapshot.models
-    with _snapshot.lock:
-        version = cache.get(VERSION_KEY, 0)
-        if version != _snapshot.version or _snapshot.version is None:
-            _snapshot.models = _build()
-            _snapshot.version = version
-        _snapshot.checked_at = now
-        return _snapshot.models
+    return _models.get()
 
 
 def get_model(slug: str) -> ModelInfo | None:

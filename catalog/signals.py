@@ -8,10 +8,10 @@ from catalog import selectors
 from catalog.models import Model, Price, Provider, Route
 
 
-def _bump(**_: object) -> None:
+def bump(**_: object) -> None:
     selectors.invalidate()
 
 
 for _model in (Provider, Model, Route, Price):
-    post_save.connect(_bump, sender=_model, dispatch_uid=f"catalog-bump-save-{_model.__name__}")
-    post_delete.connect(_bump, sender=_model, dispatch_uid=f"catalog-bump-del-{_model.__name__}")
+    post_save.connect(bump, sender=_model, dispatch_uid=f"catalog-bump-save-{_model.__name__}")
+    post_delete.connect(bump, sender=_model, dispatch_uid=f"catalog-bump-del-{_model.__name__}")

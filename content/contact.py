@@ -26,8 +26,9 @@ def _count(name: str) -> int:
         return 1
 
 
-def send(*, name: str, email: str, subject: str, message: str, ip: str) -> None:
-    """Count the attempt, then email support; TooMany once a sender is over the limit."""
+def send(*, name: str, email: str, subject: str, message: str, ip: str, to: str = "") -> None:
+    """Count the attempt, then email support (`to`: a brand's support mailbox; default
+    SUPPORT_EMAIL); TooMany once a sender is over the limit."""
     if (
         _count(f"ip:{ip}") > PER_HOUR_PER_IP
         or _count(f"email:{email.lower()}") > PER_HOUR_PER_EMAIL
@@ -36,6 +37,6 @@ def send(*, name: str, email: str, subject: str, message: str, ip: str) -> None:
     EmailMessage(
         subject=f"[contact] {subject}",
         body=f"From: {name} <{email}>\n\n{message}\n",
-        to=[settings.SUPPORT_EMAIL],
+        to=[to or settings.SUPPORT_EMAIL],
         reply_to=[email],
     ).send()

@@ -13,6 +13,7 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
+from brands import mail
 from content import contact
 from content.forms import ContactForm
 from content.models import Page, Post
@@ -93,6 +94,7 @@ def contact_page(request: HttpRequest) -> HttpResponse:
             contact.send(
                 name=data["name"], email=data["email"], subject=data["subject"],
                 message=data["message"], ip=request.META.get("REMOTE_ADDR", ""),
+                to=mail.site_for(getattr(request, "brand", None)).support_email,
             )  # fmt: skip
         except contact.TooMany as error:
             return render(request, "content/contact.html", {"form": form, "error": str(error)},

@@ -19,6 +19,8 @@ from accounts import keys
 from accounts.keys import AuthenticatedKey
 from billing import ledger
 from billing.models import CreditAccount, Hold
+from brands import selectors as brands
+from brands.selectors import BrandInfo
 from catalog import selectors
 from catalog.models import Price
 from catalog.pricing import TokenUsage, token_cost_micros, token_hold_micros
@@ -67,10 +69,23 @@ def authenticate(raw_key: str | None) -> AuthenticatedKey:
         raise ApiError(401, str(exc), code=exc.code) from None
 
 
+def brand_of(key: AuthenticatedKey) -> BrandInfo | None:
+    """A white-label customer's brand (None: the operator's own customer). A brand staff
+    have switched off refuses its customers' calls rather than serve them as ours."""
+    if key.brand_id is None:
+        return None
+    brand = brands.get(key.brand_id)
+    if brand is None or not brand.enabled:
+        raise ApiError(403, "This service is not available.", type="permission_denied",
+                       code="service_disabled")  # fmt: skip
+    return brand
+
+
 def resolve_model(key: AuthenticatedKey, slug: str, *, kind: str | tuple[str, ...]) -> ModelInfo:
     model = selectors.get_model(slug)
     kinds = (kind,) if isinstance(kind, str) else kind
-    if model is None or model.kind not in kinds:
+    brand = brand_of(key)
+    if model is None or model.kind not in kinds or (brand and not brand.offers(slug)):
         raise ApiError(
             404,
             f"The model '{slug}' does not exist or you do not have access to it.",
@@ -101,9 +116,19 @@ class Admission:
     grant: limits.Grant | None = None
     # Per-unit requests (images): the price of one unit; None for token-priced requests.
     unit_micros: int | None = None
+    # A white-label customer's request: `price` is the brand's, this the operator's, which
+    # the reseller pays (the hold's wholesale hold, billing/ledger.py).
+    wholesale_price: Price | None = None
+    wholesale_unit_micros: int | None = None
     idempotent: idempotency.Requested | None = None
     result_ref: str = ""  # what a replay of this request may give again (idempotency.py)
     started: float = field(default_factory=time.monotonic)
+
+    def set_unit(self, unit_of: Callable[[Price], int | None]) -> None:
+        """A per-unit request's unit price, at the customer's and the wholesale price."""
+        self.unit_micros = unit_of(self.price)
+        if self.wholesale_price is not None:
+            self.wholesale_unit_micros = unit_of(self.wholesale_price)
 
 
 def _invalid(param: str, message: str) -> ApiError:
@@ -119,7 +144,7 @@ def _admit_known(
     stream: bool,
     worst_case: Callable[[ModelInfo, Price], tuple[int, str]],
     hold_ttl_s: int | None = None,
-) -> tuple[ModelInfo, Price, Hold, limits.Grant]:
+) -> tuple[ModelInfo, Price, Hold, limits.Grant, Price | None]:
     model = resolve_model(key, slug, kind=kind)
     if stream and not model.supports_streaming:
         raise ApiError(
@@ -129,8 +154,8 @@ def _admit_known(
             param="stream",
             code="stream_not_supported",
         )
-    price = model.price_at(timezone.now())
-    if price is None:
+    operator_price = model.price_at(timezone.now())
+    if operator_price is None:
         raise ApiError(503, f"The model '{slug}' has no price yet.", type="api_error",
                        code="model_not_priced")  # fmt: skip
     if not model.routes:
@@ -140,24 +165,30 @@ def _admit_known(
             type="api_error",
             code="no_route_available",
         )
+    brand = brand_of(key)
+    price = brand.price(model, operator_price) if brand else operator_price
     amount, covers = worst_case(model, price)
     amount = max(amount, 1)
+    wholesale = None
+    if brand is not None:
+        wholesale = (_account_id(brand.owner_id), max(worst_case(model, operator_price)[0], 1))
     account = CreditAccount(pk=_account_id(key.owner_id))
     grant = limits.admit(key, request_id)
     try:
         hold = _reserve(
             account, amount, covers, key=key, model=model, request_id=request_id,
-            ttl_s=hold_ttl_s,
+            ttl_s=hold_ttl_s, wholesale=wholesale, brand=brand,
         )  # fmt: skip
     except BaseException:
         limits.finish(grant, tokens=0)  # refused after all: free its concurrency slot
         raise
-    return model, price, hold, grant
+    return model, price, hold, grant, (operator_price if brand else None)
 
 
 def _reserve(
     account: CreditAccount, amount: int, covers: str, *, key: AuthenticatedKey,
     model: ModelInfo, request_id: str, ttl_s: int | None,
+    wholesale: tuple[int, int] | None, brand: BrandInfo | None,
 ) -> Hold:  # fmt: skip
     try:
         return ledger.reserve(
@@ -167,7 +198,18 @@ def _reserve(
             api_key_id=key.id,
             model_slug=model.slug,
             ttl_s=ttl_s,
+            wholesale=wholesale,
         )
+    except ledger.WholesaleExhausted:
+        # The customer can do nothing about it, so not a 402 that reads like their balance.
+        support = f" Contact {brand.support_email}." if brand and brand.support_email else ""
+        raise ApiError(
+            503,
+            f"{brand.name if brand else 'This service'} cannot take requests right now. Your "
+            f"balance is unchanged.{support}",
+            type="api_error",
+            code="service_credits_exhausted",
+        ) from None
     except ledger.InsufficientCredits:
         raise ApiError(
             402,
@@ -207,7 +249,7 @@ def _admit(
     if idempotent is not None:
         idempotency.claim(key.owner_id, idempotent, request_id)  # may raise Replay or 409
     try:
-        model, price, hold, grant = _admit_known(
+        model, price, hold, grant, wholesale_price = _admit_known(
             key, slug=slug, kind=kind, request_id=request_id, stream=stream,
             worst_case=worst_case, hold_ttl_s=hold_ttl_s,
         )  # fmt: skip
@@ -229,6 +271,7 @@ def _admit(
         stream=stream,
         grant=grant,
         idempotent=idempotent,
+        wholesale_price=wholesale_price,
     )
 
 
@@ -307,7 +350,7 @@ def admit_image(
         worst_case=worst_case,
         idempotent=idempotent,
     )
-    admission.unit_micros = admission.price.image_price(size=image.size, quality=image.quality)
+    admission.set_unit(lambda price: price.image_price(size=image.size, quality=image.quality))
     return admission
 
 
@@ -360,7 +403,7 @@ def admit_video(
         idempotent=idempotent,
         hold_ttl_s=settings.VIDEO_JOB_TIMEOUT_S + 15 * 60,
     )
-    admission.unit_micros = admission.price.video_price_per_second(resolution=video.resolution)
+    admission.set_unit(lambda price: price.video_price_per_second(resolution=video.resolution))
     return admission
 
 
@@ -422,15 +465,28 @@ class Outcome:
         return len(self.failures)
 
 
+def _cost(price: Price, unit_micros: int | None, hold_micros: int, outcome: Outcome) -> int:
+    if unit_micros is not None:
+        return min(outcome.units * unit_micros, hold_micros)
+    if outcome.usage is None:
+        return 0
+    return min(token_cost_micros(price, outcome.usage), hold_micros)
+
+
 def charge_for(admission: Admission, outcome: Outcome) -> int:
     """The micro-credits an outcome costs: its usage (or units delivered) at the price, never
     above the hold."""
-    if admission.unit_micros is not None:
-        return min(outcome.units * admission.unit_micros, admission.hold.amount_micros)
-    if outcome.usage is None:
-        return 0
-    cost = token_cost_micros(admission.price, outcome.usage)
-    return min(cost, admission.hold.amount_micros)
+    return _cost(admission.price, admission.unit_micros, admission.hold.amount_micros, outcome)
+
+
+def wholesale_for(admission: Admission, outcome: Outcome) -> int | None:
+    """What the reseller pays for a white-label request's outcome: the same usage at the
+    operator's price, never above the wholesale hold. None for the operator's customers."""
+    if admission.wholesale_price is None:
+        return None
+    wholesale = ledger.wholesale_of(admission.hold)
+    return _cost(admission.wholesale_price, admission.wholesale_unit_micros,
+                 wholesale.amount_micros, outcome)  # fmt: skip
 
 
 def finish(admission: Admission, outcome: Outcome) -> int:
@@ -476,6 +532,7 @@ def _record(admission: Admission, outcome: Outcome, charged: int) -> None:
 def _settle(admission: Admission, outcome: Outcome, usage: TokenUsage) -> int:
     _connection_ready()
     charged = charge_for(admission, outcome)
+    wholesale = wholesale_for(admission, outcome)
     record = usage_rows.insert_statement(
         usage_rows.row(
             request_id=admission.request_id,
@@ -494,6 +551,7 @@ def _settle(admission: Admission, outcome: Outcome, usage: TokenUsage) -> int:
             estimated=outcome.estimated,
             held_micros=admission.hold.amount_micros,
             charged_micros=charged,
+            wholesale_micros=wholesale or 0,
             failovers=outcome.failovers,
             latency_ms=int((time.monotonic() - admission.started) * 1000),
             ttfb_ms=outcome.ttfb_ms,
@@ -509,13 +567,14 @@ def _settle(admission: Admission, outcome: Outcome, usage: TokenUsage) -> int:
         else:
             # The usage row is written by the settle's own statement (one round trip on
             # PostgreSQL), so the money and the record land together.
-            ledger.settle(admission.hold, charged_micros=charged, also=[record])
+            ledger.settle(admission.hold, charged_micros=charged, also=[record],
+                          wholesale_micros=wholesale)  # fmt: skip
     except ledger.HoldNotOpen:
         # The reconciler released this hold (the request outlived HOLD_TTL_S): the customer
         # was refunded in full, so nothing is charged now; record the request as free.
         logger.warning("hold already closed at finish", extra={"request_id": admission.request_id})
         sql, params = usage_rows.standalone(record)
-        params["u_charged_micros"] = 0
+        params["u_charged_micros"] = params["u_wholesale_micros"] = 0
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
         charged = 0

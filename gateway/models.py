@@ -51,6 +51,8 @@ class UsageRecord(models.Model):
     estimated = models.BooleanField(default=False)
     held_micros = models.BigIntegerField(default=0)
     charged_micros = models.BigIntegerField(default=0)
+    # A white-label customer's request: what the reseller paid for it (the operator's price).
+    wholesale_micros = models.BigIntegerField(default=0)
     failovers = models.PositiveSmallIntegerField(default=0)
     latency_ms = models.PositiveIntegerField(default=0)
     ttfb_ms = models.PositiveIntegerField(null=True, blank=True)

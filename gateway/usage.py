@@ -16,8 +16,8 @@ from gateway.models import UsageRecord
 COLUMNS = (
     "request_id", "user_id", "api_key_id", "endpoint", "model_slug", "provider_slug",
     "status", "http_status", "stream", "input_tokens", "cached_input_tokens",
-    "output_tokens", "units", "estimated", "held_micros", "charged_micros", "failovers",
-    "latency_ms", "ttfb_ms", "created_at",
+    "output_tokens", "units", "estimated", "held_micros", "charged_micros", "wholesale_micros",
+    "failovers", "latency_ms", "ttfb_ms", "created_at",
 )  # fmt: skip
 
 
@@ -78,6 +78,7 @@ def row(
     held_micros: int,
     charged_micros: int,
     failovers: int,
+    wholesale_micros: int = 0,
     latency_ms: int,
     ttfb_ms: int | None,
     created_at: datetime,

@@ -120,7 +120,9 @@ def _route(job: VideoJob) -> RouteInfo | None:
     return selectors.route_info(route) if route is not None else None
 
 
-def _usage_row(job: VideoJob, *, status: str, charged: int) -> tuple[str, dict[str, object]]:
+def _usage_row(
+    job: VideoJob, *, status: str, charged: int, wholesale: int = 0
+) -> tuple[str, dict[str, object]]:
     now = timezone.now()
     return usage_rows.insert_statement(
         usage_rows.row(
@@ -129,7 +131,8 @@ def _usage_row(job: VideoJob, *, status: str, charged: int) -> tuple[str, dict[s
             status=status, http_status=200 if status == UsageRecord.Status.OK else 502,
             stream=False, input_tokens=0, cached_input_tokens=0, output_tokens=0,
             units=job.seconds if charged else 0, estimated=False,
-            held_micros=job.held_micros, charged_micros=charged, failovers=0,
+            held_micros=job.held_micros, charged_micros=charged, wholesale_micros=wholesale,
+            failovers=0,
             latency_ms=int((now - job.created_at).total_seconds() * 1000), ttfb_ms=None,
             created_at=now,
         )
@@ -254,8 +257,11 @@ def _complete(job: VideoJob, route: RouteInfo, adapter: Any, url: str | None) ->
                              kind=Asset.Kind.VIDEO, content_type="video/mp4")  # fmt: skip
     charged = job.held_micros  # the whole job was delivered: its price, as held
     try:
-        record = _usage_row(job, status=UsageRecord.Status.OK, charged=charged)
-        ledger.settle(_hold(job), charged_micros=charged, also=[record])
+        hold = _hold(job)
+        wholesale = ledger.wholesale_of(hold)  # a white-label job: the reseller pays its hold
+        record = _usage_row(job, status=UsageRecord.Status.OK, charged=charged,
+                            wholesale=wholesale.amount_micros if wholesale else 0)  # fmt: skip
+        ledger.settle(hold, charged_micros=charged, also=[record])
     except ledger.HoldNotOpen:
         charged = 0  # the reconciler gave the hold back (the job outlived it): free
     ended = VideoJob.objects.filter(pk=job.pk, status__in=IN_FLIGHT).update(

@@ -158,15 +158,24 @@ async def chat_completions(request: ApiRequest) -> Response | StreamResponse:
     return await _chat_once(admission, OPENAI)
 
 
-def _headers(admission: adm.Admission, provider: str) -> dict[str, str]:
+def _headers(
+    admission: adm.Admission, provider: str, *, charged: int | None = None
+) -> dict[str, str]:
+    """`x-reapi-model`, `x-reapi-provider` and `x-reapi-credits-charged`; a white-label
+    brand's customer gets `x-model` and `x-credits-charged`, and no word of us or of
+    which provider answered."""
     # `request-id` is what Anthropic clients read; `x-request-id` what OpenAI clients read.
+    white_label = admission.key.brand_id is not None
+    prefix = "x-" if white_label else "x-reapi-"
     headers = {
         "x-request-id": admission.request_id,
         "request-id": admission.request_id,
-        "x-reapi-model": admission.model.slug,
+        prefix + "model": admission.model.slug,
     }
-    if provider:
+    if provider and not white_label:
         headers["x-reapi-provider"] = provider
+    if charged is not None:
+        headers[prefix + "credits-charged"] = credits_text(charged)
     headers.update(limits.headers(admission.grant, anthropic=admission.endpoint == "messages"))
     return headers
 
@@ -222,8 +231,7 @@ async def _answer_once(
         ttfb_ms=done.ttfb_ms,
     )
     charged = await _finish(admission, outcome)
-    headers = _headers(admission, done.route.provider_slug)
-    headers["x-reapi-credits-charged"] = credits_text(charged)
+    headers = _headers(admission, done.route.provider_slug, charged=charged)
     return json_response(render(done.result.body, usage, charged), headers=headers)
 
 
@@ -444,8 +452,7 @@ async def _images(
         outcome = adm.Outcome(Status.OK, 200, units=len(data), **base)
     finally:
         charged = await _finish(admission, outcome)
-    headers = _headers(admission, done.route.provider_slug)
-    headers["x-reapi-credits-charged"] = credits_text(charged)
+    headers = _headers(admission, done.route.provider_slug, charged=charged)
     payload = images.body(data, requested=parsed.n, charged_text=credits_text(charged))
     return json_response(payload, headers=headers)
 

@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "billing",
     "gateway",
     "content",
+    "brands",
 ]
 
 MIDDLEWARE = [
@@ -56,6 +57,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "brands.middleware.BrandMiddleware",
 ]
 
 ROOT_URLCONF = "reapi.urls"
@@ -151,9 +153,11 @@ CELERY_TASK_DEFAULT_QUEUE = "reapi"
 # --- Auth and accounts --------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
-    "django.contrib.auth.backends.ModelBackend",
-    "allauth.account.auth_backends.AuthenticationBackend",
+    # Django's and allauth's, each refusing a customer of another site (accounts/backends.py).
+    "accounts.backends.BrandModelBackend",
+    "accounts.backends.BrandAuthenticationBackend",
 ]
+ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

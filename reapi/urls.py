@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from brands import reseller
 from gateway import pages as gateway_pages
 from gateway import web as gateway_web
 from reapi import ops, views
@@ -19,6 +20,7 @@ urlpatterns = [
         name="staff-dashboard",
     ),  # fmt: skip
     path("admin/", admin.site.urls),
+    path("reseller/", reseller.site.urls),  # a white-label brand's owner (brands/reseller.py)
     path("accounts/", include("allauth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("", include("accounts.urls")),

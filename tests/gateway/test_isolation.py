@@ -38,7 +38,8 @@ V1_WITH_IDS = {"/v1/videos/{video_id}", "/v1/videos/{video_id}/content"}
 def _patterns(patterns, prefix=""):
     for pattern in patterns:
         if isinstance(pattern, URLResolver):
-            if not str(pattern.pattern).startswith("admin/"):  # staff only, tested apart
+            # Staff only, and the reseller console (tests/brands/test_reseller.py): tested apart.
+            if not str(pattern.pattern).startswith(("admin/", "reseller/")):
                 yield from _patterns(pattern.url_patterns, prefix + str(pattern.pattern))
         else:
             yield prefix + str(pattern.pattern)

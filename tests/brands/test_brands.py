@@ -1,0 +1,212 @@
+"""White-label brands: prices marked up exactly, each site its own (name, look, sign-in,
+emails), and the two ledgers in step under concurrency."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.core import mail
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+from hypothesis import given
+from hypothesis import strategies as st
+
+from accounts import keys
+from accounts.models import User
+from billing import alerts, ledger
+from billing.models import CreditAccount, Hold
+from brands.models import BrandModel
+from brands.pricing import mark_up, marked_up
+from catalog import announcements
+from catalog.models import Model, Price
+from catalog.pricing import TokenUsage, token_cost_micros
+from tests.billing.test_ledger_concurrency import run_in_threads
+from tests.brands.conftest import ACME_HOST
+from tests.conftest import CREDIT
+
+# --- prices -------------------------------------------------------------------------------
+
+
+def test_a_markup_is_applied_to_each_rate_and_rounded_up_once():
+    assert mark_up(1_250_000, 2500) == 1_562_500  # 25 % of 1.25 credits, exact
+    assert mark_up(1, 3) == 2  # 1.0003 micro-credits: up, never down
+    assert mark_up(0, 2500) == 0
+    assert mark_up(7, 0) == 7
+    price = Price(
+        input_micros_per_mtok=1_000_001, cached_input_micros_per_mtok=100_000,
+        output_micros_per_mtok=8_000_000, per_request_micros=3,
+        image_micros={"1024x1024:*": 40_000}, video_micros_per_second={"720p": 99_999},
+    )  # fmt: skip
+    brand = marked_up(price, 1000)  # 10 %
+    assert (brand.input_micros_per_mtok, brand.cached_input_micros_per_mtok) == (1_100_002, 110_000)
+    assert (brand.output_micros_per_mtok, brand.per_request_micros) == (8_800_000, 4)
+    assert brand.image_price(size="1024x1024", quality="high") == 44_000
+    assert brand.video_price_per_second(resolution="720p") == 109_999  # 109,998.9 → up
+    assert price.input_micros_per_mtok == 1_000_001  # the operator's row is untouched
+
+
+RATES = st.integers(min_value=0, max_value=200_000_000)
+TOKENS = st.integers(min_value=0, max_value=2_000_000)
+
+
+@given(rate_in=RATES, rate_out=RATES, per_request=st.integers(0, 10_000),
+       markup=st.integers(0, 50_000), tokens_in=TOKENS, tokens_out=TOKENS)  # fmt: skip
+def test_a_brand_never_charges_less_than_wholesale_nor_more_than_the_markup_allows(
+    rate_in, rate_out, per_request, markup, tokens_in, tokens_out
+):
+    price = Price(input_micros_per_mtok=rate_in, output_micros_per_mtok=rate_out,
+                  per_request_micros=per_request)  # fmt: skip
+    usage = TokenUsage(tokens_in, tokens_out)
+    wholesale = token_cost_micros(price, usage)
+    retail = token_cost_micros(marked_up(price, markup), usage)
+    assert isinstance(retail, int) and retail >= wholesale
+    # Each rate rose by at most the markup plus one micro-credit (its rounding up), and the
+    # wholesale bill is at most one micro-credit below its exact value: so at most this.
+    bound = (
+        (wholesale + 1) * (10_000 + markup) // 10_000 + (tokens_in + tokens_out) // 1_000_000 + 2
+    )
+    assert retail <= bound
+
+
+# --- the site a page is for -----------------------------------------------------------------
+
+
+def acme_client(**kwargs) -> Client:
+    return Client(HTTP_HOST=ACME_HOST, **kwargs)
+
+
+@pytest.mark.django_db
+def test_a_brand_domain_shows_the_brands_name_and_colour_and_ours_shows_ours(acme):
+    page = acme_client().get("/").content.decode()
+    assert "<title>" in page and "Acme AI" in page and "#aa3300" in page
+    assert "reAPI" not in page
+    assert "Powered by" not in page
+    ours = Client().get("/").content.decode()
+    assert "reAPI" in ours and "Acme AI" not in ours
+    acme.disclose_operator = True
+    acme.save()
+    assert "Powered by reAPI" in acme_client().get("/").content.decode()
+
+
+@pytest.mark.django_db
+def test_customers_sign_in_only_on_their_own_site(acme, carol, alice):
+    assert acme_client().login(email="carol@example.com", password="carol-password-1") is False
+    # Through allauth's form, as a person does.
+    form = {"login": "carol@example.com", "password": "carol-password-1"}
+    assert acme_client().post(reverse("account_login"), form).status_code == 302
+    assert Client().post(reverse("account_login"), form).status_code == 200  # refused on ours
+    ours = {"login": "alice@example.com", "password": "alice-password-1"}
+    assert Client().post(reverse("account_login"), ours).status_code == 302
+    assert acme_client().post(reverse("account_login"), ours).status_code == 200
+
+
+@pytest.mark.django_db
+def test_a_session_never_crosses_sites(acme, carol):
+    client = Client()
+    client.force_login(carol)
+    settings_page = reverse("accounts:keys")
+    assert client.get(settings_page, HTTP_HOST=ACME_HOST).status_code == 200
+    assert client.get(settings_page).status_code == 302  # on ours Carol is nobody
+
+
+@pytest.mark.django_db
+def test_signing_up_on_a_brand_domain_makes_a_customer_of_the_brand(acme, mailoutbox):
+    answer = acme_client().post(reverse("account_signup"), {
+        "email": "dave@example.com", "password1": "a-long-pass-2026",
+        "password2": "a-long-pass-2026",
+    })  # fmt: skip
+    assert answer.status_code == 302
+    dave = User.objects.get(email="dave@example.com")
+    assert dave.brand == acme
+    assert mailoutbox[0].from_email == "Acme AI <no-reply@localhost>"
+    assert "reAPI" not in mailoutbox[0].subject + mailoutbox[0].body
+    _, raw = keys.create(dave, name="first")
+    assert raw.startswith("sk-") and not raw.startswith(keys.KEY_PREFIX)
+
+
+# --- emails ---------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_low_balance_alert_comes_from_the_brand(acme, carol):
+    User.objects.filter(pk=carol.pk).update(low_balance_threshold_micros=500 * CREDIT)
+    assert alerts.send_low_balance_alerts() == 1
+    sent = mail.outbox[0]
+    assert sent.from_email == "Acme AI <no-reply@localhost>"
+    assert "Acme AI" in sent.subject and "https://acme.test/settings/billing/" in sent.body
+    assert "reAPI" not in sent.subject + sent.body
+
+
+@pytest.mark.django_db
+def test_price_announcements_tell_each_site_its_own_prices(acme, carol, alice):
+    ledger.grant(ledger.account_for(alice), amount_micros=CREDIT, idempotency_key="alice-1")
+    offered = Model.objects.create(slug="m-offered", display_name="Offered", kind="chat")
+    hidden = Model.objects.create(slug="m-hidden", display_name="Hidden", kind="chat")
+    acme.all_models = False
+    acme.save()
+    BrandModel.objects.create(brand=acme, model=offered)
+    later = timezone.now() + timedelta(days=20)
+    for model in (offered, hidden):
+        Price.objects.create(model=model, effective_from=datetime(2026, 1, 1, tzinfo=UTC),
+                             input_micros_per_mtok=CREDIT)  # fmt: skip
+        Price.objects.create(model=model, effective_from=later, input_micros_per_mtok=2 * CREDIT)
+    assert announcements.announce_price_changes() == 3  # Rita, Alice (ours) and Carol (Acme)
+    by_recipient = {m.to[0]: m for m in mail.outbox}
+    to_carol = by_recipient["carol@example.com"]
+    assert to_carol.from_email == "Acme AI <no-reply@localhost>"
+    assert "Offered" in to_carol.body and "Hidden" not in to_carol.body
+    assert "2.5 credits per million input" in to_carol.body  # 2 credits + 25 %
+    assert "https://acme.test/v1/models" in to_carol.body and "reAPI" not in to_carol.subject
+    to_alice = by_recipient["alice@example.com"]
+    assert "Hidden" in to_alice.body and "2 credits per million input" in to_alice.body
+
+
+@pytest.mark.django_db
+def test_the_contact_form_on_a_brand_domain_writes_to_the_brands_support(acme):
+    acme_client().post(reverse("content:contact"), {
+        "name": "Eve", "email": "eve@example.com", "subject": "Hello", "message": "A question.",
+    })  # fmt: skip
+    assert mail.outbox[0].to == ["help@acme.test"]
+
+
+# --- the dual ledger under concurrency (row locks: PostgreSQL in CI) ------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_two_ledgers_agree_under_concurrency(rita, acme):
+    customers = [
+        User.objects.create_user(f"c{i}@example.com", "pw-customer-1", brand=acme) for i in range(4)
+    ]
+    for i, customer in enumerate(customers):
+        ledger.grant(ledger.account_for(customer), amount_micros=20 * CREDIT,
+                     idempotency_key=f"fund-c{i}")  # fmt: skip
+    reseller = ledger.account_for(rita)  # 50 credits: room for 25 wholesale holds of 2
+    accounts = [ledger.account_for(c) for c in customers]
+
+    def one_request(i: int) -> Hold:
+        hold = ledger.reserve(accounts[i % 4], amount_micros=3 * CREDIT, request_id=f"wl-{i}",
+                              wholesale=(reseller.pk, 2 * CREDIT))  # fmt: skip
+        if i % 3 == 0:
+            return ledger.release(hold)
+        return ledger.settle(hold, charged_micros=CREDIT + i, wholesale_micros=CREDIT // 2 + i)
+
+    results = run_in_threads(40, one_request)
+    done = [r for r in results if isinstance(r, Hold)]
+    refused = [r for r in results if not isinstance(r, Hold)]
+    assert all(isinstance(r, ledger.LedgerError) for r in refused), refused[:3]
+    assert done and len(done) + len(refused) == 40
+    # Every customer hold has exactly one wholesale hold, in the same state.
+    for hold in Hold.objects.filter(backs__isnull=True, account__in=accounts):
+        backing = Hold.objects.get(backs=hold)
+        assert backing.account_id == reseller.pk and backing.state == hold.state
+    assert not Hold.objects.filter(state=Hold.State.OPEN).exists()
+    expected_wholesale = sum(CREDIT // 2 + i for i in range(40)
+                             if i % 3 and any(h.request_id == f"wl-{i}" for h in done))  # fmt: skip
+    reseller.refresh_from_db()
+    assert reseller.balance_micros == 50 * CREDIT - expected_wholesale
+    for account in [reseller, *accounts]:
+        account.refresh_from_db()
+        assert ledger.entries_total(account) == account.balance_micros >= 0
+    assert CreditAccount.objects.get(pk=reseller.pk).balance_micros >= 0

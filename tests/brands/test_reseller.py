@@ -1,0 +1,135 @@
+"""The reseller's console (/reseller/): Rita runs Acme AI; Mallory runs another brand on the
+same installation. Each sees and changes only its own brand, customers and figures."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from accounts import keys
+from accounts.models import User
+from billing import ledger
+from billing.models import LedgerEntry
+from brands.models import Brand, BrandModel
+from catalog.models import Model
+from gateway.models import UsageRecord
+from tests.brands.conftest import fund, make_brand
+from tests.conftest import CREDIT
+
+
+@pytest.fixture
+def other_brand(db) -> Brand:
+    mallory = User.objects.create_user("mallory@example.com", "mallory-password-1")
+    fund(mallory, 5, "fund-mallory")
+    return make_brand(mallory, slug="globex", name="Globex", domain="globex.test",
+                      support_email="help@globex.test")  # fmt: skip
+
+
+@pytest.fixture
+def frank(other_brand) -> User:
+    user = User.objects.create_user("frank@example.com", "frank-password-1", brand=other_brand)
+    fund(user, 7, "fund-frank")
+    return user
+
+
+def console(user: User) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.mark.django_db
+def test_only_a_brands_owner_gets_in(acme, rita, carol, alice, staff):
+    assert console(rita).get("/reseller/").status_code == 200
+    # A customer, not a reseller: nothing here (staff use /admin/).
+    assert console(alice).get("/reseller/", follow=True).status_code == 404
+    assert console(staff).get("/reseller/", follow=True).status_code == 404
+    # Signed out (Carol is nobody on our site): to the sign-in page, and back after.
+    for client in (Client(), console(carol)):
+        answer = client.get("/reseller/", follow=True)
+        assert answer.redirect_chain[-1][0].startswith(reverse("account_login") + "?next=")
+
+
+@pytest.mark.django_db
+def test_a_reseller_sees_its_customers_and_never_another_brands(acme, rita, carol, frank):
+    client = console(rita)
+    page = client.get("/reseller/accounts/user/").content.decode()
+    page = page.split('id="result_list"')[1].split("</table>")[0]
+    assert "carol@example.com" in page and "frank@example.com" not in page
+    assert "rita@example.com" not in page  # the operator's customers are not hers
+    assert client.get(f"/reseller/accounts/user/{frank.pk}/change/").status_code == 302  # gone
+    assert client.get(f"/reseller/accounts/user/{carol.pk}/change/").status_code == 200
+    brands = client.get("/reseller/brands/brand/").content.decode()
+    assert "Acme AI" in brands and "Globex" not in brands
+    other = Brand.objects.get(slug="globex")
+    assert client.get(f"/reseller/brands/brand/{other.pk}/change/").status_code == 302
+    adjust = client.post(reverse("reseller:customer_adjust", args=[frank.pk]), {
+        "amount_credits": "100", "reason": "x", "idempotency_key": "adjust:steal",
+    })  # fmt: skip
+    assert adjust.status_code == 404
+    assert ledger.account_for(frank).balance_micros == 7 * CREDIT
+
+
+@pytest.mark.django_db
+def test_a_reseller_suspends_and_credits_its_customer_through_the_ledger(acme, rita, carol, frank):
+    client = console(rita)
+    _, raw = keys.create(carol, name="k")
+    changelist = "/reseller/accounts/user/"
+    # Suspending Frank through a forged form does nothing: he is not in Rita's queryset.
+    client.post(changelist, {"action": "suspend", "_selected_action": [carol.pk, frank.pk]})
+    carol.refresh_from_db()
+    frank.refresh_from_db()
+    assert carol.suspended_at is not None and frank.suspended_at is None
+    with pytest.raises(keys.AccountSuspended):
+        keys.authenticate(raw)
+    client.post(changelist, {"action": "lift_suspension", "_selected_action": [carol.pk]})
+    carol.refresh_from_db()
+    assert carol.suspended_at is None
+    form = {"amount_credits": "5", "reason": "goodwill", "idempotency_key": "adjust:rita-1"}
+    url = reverse("reseller:customer_adjust", args=[carol.pk])
+    assert client.post(url, form).status_code == 302
+    assert client.post(url, form).status_code == 302  # a double submit: once
+    entry = LedgerEntry.objects.get(idempotency_key="adjust:rita-1")
+    assert (entry.account.user, entry.amount_micros, entry.created_by) == (carol, 5 * CREDIT, rita)
+    assert ledger.account_for(carol).balance_micros == 15 * CREDIT
+    too_much = {"amount_credits": "-1000", "reason": "x", "idempotency_key": "adjust:rita-2"}
+    assert client.post(url, too_much).status_code == 200  # refused: never below zero
+    assert ledger.account_for(carol).balance_micros == 15 * CREDIT
+
+
+@pytest.mark.django_db
+def test_a_reseller_sets_markups_but_not_the_domain_or_disclosure(acme, rita):
+    chat = Model.objects.create(slug="m-chat", display_name="Chat", kind="chat")
+    client = console(rita)
+    url = f"/reseller/brands/brand/{acme.pk}/change/"
+    form = {
+        "name": "Acme AI Pro", "logo_url": "", "primary_color": "#112233",
+        "support_email": "care@acme.test", "from_email": "", "markup_bp": "1500",
+        "all_models": "", "domain": "evil.test", "disclose_operator": "on",
+        "offers-TOTAL_FORMS": "1", "offers-INITIAL_FORMS": "0",
+        "offers-MIN_NUM_FORMS": "0", "offers-MAX_NUM_FORMS": "1000",
+        "offers-0-model": chat.pk, "offers-0-markup_bp": "4000",
+    }  # fmt: skip
+    answer = client.post(url, form)
+    assert answer.status_code == 302, answer.content.decode()[:2000]
+    acme.refresh_from_db()
+    assert (acme.name, acme.markup_bp, acme.all_models) == ("Acme AI Pro", 1500, False)
+    assert (acme.domain, acme.disclose_operator) == ("acme.test", False)  # unchanged
+    assert BrandModel.objects.get(brand=acme).markup_bp == 4000
+
+
+@pytest.mark.django_db
+def test_the_report_shows_the_brands_revenue_and_nothing_else(acme, rita, carol, frank):
+    for i, (user, retail, wholesale) in enumerate(
+        [(carol, 3 * CREDIT, 2 * CREDIT), (carol, CREDIT, CREDIT // 2), (frank, 9 * CREDIT, CREDIT)]
+    ):
+        UsageRecord.objects.create(
+            request_id=f"req_{i}", user=user, endpoint="chat.completions", model_slug="m-chat",
+            status="ok", http_status=200, charged_micros=retail, wholesale_micros=wholesale,
+        )  # fmt: skip
+    page = console(rita).get(reverse("reseller:report")).content.decode()
+    totals = page.split('id="totals"')[1].split("</table>")[0]
+    assert "<td>2</td><td>4</td><td>2.5</td><td>1.5</td>" in totals  # Carol's two requests
+    assert "9" not in totals  # Frank's are Globex's
+    assert 'id="wholesale-balance">50</strong>' in page
