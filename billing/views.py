@@ -7,6 +7,9 @@ Stripe, and the webhook that reports the payment does.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import wraps
+
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
@@ -26,6 +29,20 @@ def _absolute(request: HttpRequest, name: str, query: str = "") -> str:
     return request.build_absolute_uri(reverse(name)) + query
 
 
+def _operator_customers_only(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Buying from the operator through Stripe: not for a white-label brand's customers,
+    whose money is the brand's business (docs/white-label.md)."""
+
+    @wraps(view)
+    def guarded(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+        if request.user.brand_id is not None:
+            messages.error(request, _("Credits are added by your provider: contact support."))
+            return redirect("billing:page")
+        return view(request, *args, **kwargs)
+
+    return guarded
+
+
 @never_cache
 @login_required
 def billing_page(request: HttpRequest) -> HttpResponse:
@@ -40,6 +57,7 @@ def _page(request: HttpRequest, alert_form: LowBalanceAlertForm | None = None) -
     from djstripe.models import Invoice
 
     account = ledger.account_for(user)
+    white_label = user.brand_id is not None
     context = {
         "account": account,
         "purchases": LedgerEntry.objects.filter(
@@ -48,8 +66,14 @@ def _page(request: HttpRequest, alert_form: LowBalanceAlertForm | None = None) -
         "subscription": subscription,
         "plan": plan,
         "renews_at": stripe_api.renews_at(subscription) if subscription else None,
-        "plans": Plan.objects.filter(active=True).exclude(stripe_price_id=""),
-        "packs": CreditPack.objects.filter(active=True).exclude(stripe_price_id=""),
+        # The operator's plans and packs are sold on the operator's site only: a white-label
+        # brand's customer gets credits from the brand (its reseller console, for now).
+        "plans": Plan.objects.none()
+        if white_label
+        else Plan.objects.filter(active=True).exclude(stripe_price_id=""),
+        "packs": CreditPack.objects.none()
+        if white_label
+        else CreditPack.objects.filter(active=True).exclude(stripe_price_id=""),
         "invoices": Invoice.objects.filter(customer__subscriber=user).order_by(
             "-created", "-djstripe_id"
         )[:24],
@@ -85,6 +109,7 @@ def _unavailable(request: HttpRequest, error: stripe_api.BillingUnavailable) -> 
 
 @require_POST
 @login_required
+@_operator_customers_only
 def buy(request: HttpRequest, kind: str, slug: str) -> HttpResponse:
     """Off to Stripe Checkout for a pack or a plan."""
     model = CreditPack if kind == "pack" else Plan
@@ -123,6 +148,7 @@ def _cancel_at_period_end(request: HttpRequest, cancel: bool, done: str) -> Http
 
 @require_POST
 @login_required
+@_operator_customers_only
 def cancel(request: HttpRequest) -> HttpResponse:
     return _cancel_at_period_end(
         request, True, _("Your plan ends at the end of the paid period. Credits you have stay "
@@ -132,12 +158,14 @@ def cancel(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @login_required
+@_operator_customers_only
 def resume(request: HttpRequest) -> HttpResponse:
     return _cancel_at_period_end(request, False, _("Your plan renews again."))
 
 
 @require_POST
 @login_required
+@_operator_customers_only
 def change(request: HttpRequest, slug: str) -> HttpResponse:
     plan = get_object_or_404(Plan, slug=slug, active=True)
     subscription = _own_subscription(request)
@@ -159,6 +187,7 @@ def change(request: HttpRequest, slug: str) -> HttpResponse:
 
 @require_POST
 @login_required
+@_operator_customers_only
 def portal(request: HttpRequest) -> HttpResponse:
     """Stripe's customer portal: cards and billing details."""
     try:

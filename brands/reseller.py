@@ -25,6 +25,7 @@ from billing import ledger
 from billing.forms import AdjustmentForm
 from billing.models import CreditAccount
 from brands.models import Brand, BrandModel
+from content.models import Page
 from gateway.models import UsageRecord
 from reapi.money import credits_text
 
@@ -236,3 +237,28 @@ class Customers(_Own, admin.ModelAdmin):
             "opts": self.model._meta,
         }
         return TemplateResponse(request, "admin/billing/adjust.html", context)
+
+
+@admin.register(Page, site=site)
+class Pages(_Own, admin.ModelAdmin):
+    """The brand's Terms, Privacy, Cookies and About (made from the defaults, in the brand's
+    name, the first time each is shown on the brand's domain)."""
+
+    list_display = ["title", "slug", "language", "updated_at"]
+    fields = ["slug", "language", "title", "body"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Page]:
+        return super().get_queryset(request).filter(brand=request.reseller_brand)
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return True
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return True
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return True
+
+    def save_model(self, request: HttpRequest, obj: Page, form: object, change: bool) -> None:
+        obj.brand = request.reseller_brand
+        super().save_model(request, obj, form, change)

@@ -3,10 +3,11 @@ catalog's version (a brand saved in admin reaches every process within seconds).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from brands.models import Brand, BrandModel
 from brands.pricing import marked_up
+from catalog import selectors as catalog_selectors
 from catalog.models import Price
 from catalog.selectors import ModelInfo, Snapshot
 
@@ -40,6 +41,19 @@ class BrandInfo:
         """The brand's price for a model, from the operator's price row."""
         slug = model if isinstance(model, str) else model.slug
         return marked_up(price, self.markup_for(slug))
+
+
+def catalog(brand: BrandInfo | None) -> list[ModelInfo]:
+    """The enabled models a site shows, each with its price rows as that site charges them:
+    the operator's catalog as it is, or a brand's offer at the brand's prices."""
+    models = catalog_selectors.enabled_models().values()
+    if brand is None:
+        return list(models)
+    return [
+        replace(m, prices=tuple(brand.price(m, p) for p in m.prices))
+        for m in models
+        if brand.offers(m.slug)
+    ]
 
 
 @dataclass(frozen=True)

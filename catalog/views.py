@@ -7,7 +7,8 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
-from catalog import pricing, selectors
+from brands import selectors as brands
+from catalog import pricing
 from catalog.models import Model
 
 KIND_ORDER = ("chat", "image", "video", "tool", "embedding")
@@ -16,7 +17,7 @@ KIND_ORDER = ("chat", "image", "video", "tool", "embedding")
 def model_list(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
     rows = []
-    for info in selectors.enabled_models().values():
+    for info in brands.catalog(getattr(request, "brand", None)):  # a brand's offer and prices
         price = info.price_at(now)
         upcoming = [p for p in reversed(info.prices) if p.effective_from > now]
         examples = pricing.examples(price, info.kind) if price else []
@@ -31,7 +32,8 @@ def model_list(request: HttpRequest) -> HttpResponse:
 
 
 def model_detail(request: HttpRequest, slug: str) -> HttpResponse:
-    info = selectors.get_model(slug)
+    info = next((m for m in brands.catalog(getattr(request, "brand", None)) if m.slug == slug),
+                None)  # fmt: skip
     if info is None:
         raise Http404("No such model.")
     model = Model.objects.get(pk=info.id)

@@ -5,10 +5,10 @@ from content.models import Page, Post
 
 @admin.register(Page)
 class PageAdmin(admin.ModelAdmin):
-    list_display = ("title", "slug", "language", "updated_at")
-    list_filter = ("language",)
+    list_display = ("title", "slug", "language", "brand", "updated_at")
+    list_filter = ("language", "brand")
     search_fields = ("slug", "title", "body")
-    fields = ("slug", "language", "title", "body")
+    fields = ("slug", "language", "brand", "title", "body")  # brand: empty for our own site
 
 
 @admin.register(Post)

@@ -13,6 +13,9 @@ TITLES = {Post.Kind.BLOG: "reAPI blog", Post.Kind.UPDATE: "reAPI API updates"}
 
 class PostsFeed(Feed):
     def get_object(self, request, kind: str):
+        from content.views import operator_site_only
+
+        operator_site_only(request)
         return kind
 
     def title(self, kind: str) -> str:

@@ -19,12 +19,23 @@ class Page(models.Model):
     title = models.CharField(max_length=200)
     body = models.TextField(help_text="HTML.")
     updated_at = models.DateTimeField(auto_now=True)
+    # A white-label brand's own page (its reseller edits it); empty: the operator's site.
+    brand = models.ForeignKey(
+        "brands.Brand", null=True, blank=True, on_delete=models.CASCADE, related_name="pages"
+    )
 
     class Meta:
         ordering = ("slug", "language")
         constraints = [
-            models.UniqueConstraint(fields=("slug", "language"), name="page_slug_language_unique")
-        ]
+            models.UniqueConstraint(
+                fields=("slug", "language"), condition=models.Q(brand__isnull=True),
+                name="page_slug_language_unique",
+            ),
+            models.UniqueConstraint(
+                fields=("brand", "slug", "language"), condition=models.Q(brand__isnull=False),
+                name="page_brand_slug_language_unique",
+            ),
+        ]  # fmt: skip
 
     def __str__(self) -> str:
         return self.title

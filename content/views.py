@@ -41,14 +41,17 @@ def page(request: HttpRequest, slug: str) -> HttpResponse:
     """A standing page in the active language: staff's text from admin, first made from that
     language's default template. Each language is its own row, edited on its own."""
     language = page_language()
-    found = Page.objects.filter(slug=slug, language=language).first()
+    brand = getattr(request, "brand", None)  # a white-label brand has its own pages
+    pages = Page.objects.filter(brand_id=brand.id if brand else None)
+    found = pages.filter(slug=slug, language=language).first()
     if found is None and slug in DEFAULT_PAGES:
-        found, _created = Page.objects.get_or_create(
-            slug=slug, language=language, defaults=default_page(slug, language)
-        )
+        found, _created = pages.get_or_create(
+            slug=slug, language=language, brand_id=brand.id if brand else None,
+            defaults=default_page(slug, language, site_name=brand.name if brand else None),
+        )  # fmt: skip
     if found is None:  # a page staff added in admin, not (yet) in this language
         found = (
-            Page.objects.filter(slug=slug)
+            pages.filter(slug=slug)
             .order_by(Case(When(language=settings.LANGUAGE_CODE, then=0), default=1), "language")
             .first()
         )
@@ -57,18 +60,29 @@ def page(request: HttpRequest, slug: str) -> HttpResponse:
     return render(request, "content/page.html", {"page": found})
 
 
-def default_page(slug: str, language: str) -> dict[str, str]:
-    """The title and body a standing page starts from in a language."""
+def default_page(slug: str, language: str, *, site_name: str | None = None) -> dict[str, str]:
+    """The title and body a standing page starts from in a language, naming the site."""
+    from reapi.context_processors import OPERATOR_NAME
+
     templates = [f"content/defaults/{code}/{slug}.html" for code in (language, "en")]
+    context = {"SITE_NAME": site_name or OPERATOR_NAME}
     with translation.override(language):
-        return {"title": _(DEFAULT_PAGES[slug]), "body": render_to_string(templates)}
+        return {"title": _(DEFAULT_PAGES[slug]), "body": render_to_string(templates, context)}
+
+
+def operator_site_only(request: HttpRequest) -> None:
+    """The blog and the changelog are the operator's own voice: not on a brand's domain."""
+    if getattr(request, "brand", None) is not None:
+        raise Http404("No such page.")
 
 
 def posts(request: HttpRequest, kind: str) -> HttpResponse:
+    operator_site_only(request)
     return render(request, "content/posts.html", {"kind": kind, "posts": Post.live(kind)[:50]})
 
 
 def post(request: HttpRequest, slug: str) -> HttpResponse:
+    operator_site_only(request)
     found = get_object_or_404(Post.objects.filter(published=True), slug=slug)
     if found not in Post.live(found.kind):
         raise Http404("Not published yet.")

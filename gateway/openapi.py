@@ -202,7 +202,7 @@ def operations() -> dict[tuple[str, str], dict[str, Any]]:
 
 COMPONENTS = {
     "securitySchemes": {
-        "bearer": {"type": "http", "scheme": "bearer", "description": "sk-reapi-… key"},
+        "bearer": {"type": "http", "scheme": "bearer", "description": "An API key (sk-…)"},
         "apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"},
     },
     "schemas": {
@@ -231,14 +231,16 @@ COMPONENTS = {
 }  # fmt: skip
 
 
-def document(base_url: str) -> dict[str, Any]:
+def document(base_url: str, *, title: str = "reAPI") -> dict[str, Any]:
+    """The document as a site serves it: its base URL, and its name (a white-label brand's
+    on the brand's domain)."""
     paths: dict[str, dict[str, Any]] = {}
     for (path, method), operation in operations().items():
         paths.setdefault(path, {})[method] = operation
     return {
         "openapi": "3.1.0",
         "info": {
-            "title": "reAPI",
+            "title": title,
             "version": "1",
             "description": "One OpenAI- and Anthropic-compatible API for many models. Amounts "
             "are in micro-credits (1 credit = 1,000,000; $1 = 1,000 credits).",

@@ -13,7 +13,7 @@ from django.views.decorators.cache import never_cache
 
 from gateway import dashboard, openapi, usage_report
 from gateway.usage_report import UsageFilterForm
-from reapi.context_processors import site_url
+from reapi.context_processors import site, site_url
 
 CHART_HEIGHT = 120  # px of the tallest bar
 
@@ -60,8 +60,10 @@ def usage_csv(request: HttpRequest) -> HttpResponse:
         return HttpResponse("Bad filters: " + " ".join(problems), status=400,
                             content_type="text/plain; charset=utf-8")  # fmt: skip
     found = usage_report.rows(request.user, form.cleaned_data)
-    response = StreamingHttpResponse(usage_report.csv_lines(found), content_type="text/csv")
-    name = f"reapi-usage-{form.cleaned_data['start']}-to-{form.cleaned_data['end']}.csv"
+    white_label = request.user.brand_id is not None  # which provider answered is not said
+    lines = usage_report.csv_lines(found, providers=not white_label)
+    response = StreamingHttpResponse(lines, content_type="text/csv")
+    name = f"usage-{form.cleaned_data['start']}-to-{form.cleaned_data['end']}.csv"
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     response["Cache-Control"] = "no-store"
     return response
@@ -69,7 +71,9 @@ def usage_csv(request: HttpRequest) -> HttpResponse:
 
 def api_schema(request: HttpRequest) -> HttpResponse:
     """The OpenAPI 3.1 document of /v1 (gateway/openapi.py)."""
-    return JsonResponse(openapi.document(site_url(request)), json_dumps_params={"indent": 2})
+    title = site(request)["SITE_NAME"]
+    document = openapi.document(site_url(request), title=title)
+    return JsonResponse(document, json_dumps_params={"indent": 2})
 
 
 def api_reference(request: HttpRequest) -> HttpResponse:

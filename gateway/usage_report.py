@@ -135,15 +135,16 @@ class _Echo:
         return value
 
 
-def csv_lines(found: QuerySet[UsageRecord]) -> Iterator[str]:
-    """The rows as CSV, oldest first, read in chunks (a long range never sits in memory)."""
+def csv_lines(found: QuerySet[UsageRecord], *, providers: bool = True) -> Iterator[str]:
+    """The rows as CSV, oldest first, read in chunks (a long range never sits in memory).
+    `providers=False` (a white-label brand's customer) leaves the provider column empty."""
     writer = csv.writer(_Echo())
     yield writer.writerow(CSV_COLUMNS)
     for row in found.select_related("api_key").order_by("created_at", "id").iterator(2000):
         yield writer.writerow((
             row.created_at.isoformat(), row.request_id,
             row.api_key.prefix if row.api_key else "", row.endpoint, row.model_slug,
-            row.provider_slug, row.status, row.http_status, int(row.stream), row.input_tokens,
-            row.cached_input_tokens, row.output_tokens, row.units,
-            credits_text(row.charged_micros), row.latency_ms,
+            row.provider_slug if providers else "", row.status, row.http_status,
+            int(row.stream), row.input_tokens, row.cached_input_tokens, row.output_tokens,
+            row.units, credits_text(row.charged_micros), row.latency_ms,
         ))  # fmt: skip

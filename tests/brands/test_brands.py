@@ -19,9 +19,10 @@ from billing import alerts, ledger
 from billing.models import CreditAccount, Hold
 from brands.models import BrandModel
 from brands.pricing import mark_up, marked_up
-from catalog import announcements
+from catalog import announcements, pricing
 from catalog.models import Model, Price
 from catalog.pricing import TokenUsage, token_cost_micros
+from reapi.money import credits_text
 from tests.billing.test_ledger_concurrency import run_in_threads
 from tests.brands.conftest import ACME_HOST
 from tests.conftest import CREDIT
@@ -210,3 +211,94 @@ def test_the_two_ledgers_agree_under_concurrency(rita, acme):
         account.refresh_from_db()
         assert ledger.entries_total(account) == account.balance_micros >= 0
     assert CreditAccount.objects.get(pk=reseller.pk).balance_micros >= 0
+
+
+# --- a brand's pages --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def two_models(acme):
+    """`m-offered` (Acme offers it, at its 25 %) and `m-hidden` (Acme does not)."""
+    acme.all_models = False
+    acme.save()
+    made = []
+    for slug in ("m-offered", "m-hidden"):
+        model = Model.objects.create(slug=slug, display_name=slug.title(), kind="chat")
+        Price.objects.create(
+            model=model, effective_from=datetime(2026, 1, 1, tzinfo=UTC),
+            input_micros_per_mtok=2 * CREDIT, output_micros_per_mtok=8 * CREDIT,
+        )  # fmt: skip
+        made.append(model)
+    BrandModel.objects.create(brand=acme, model=made[0])
+    return made
+
+
+@pytest.mark.django_db
+def test_the_models_pages_show_the_brands_offer_at_its_prices(two_models):
+    page = acme_client().get(reverse("catalog:models")).content.decode()
+    assert "M-Offered" in page and "M-Hidden" not in page
+    detail = acme_client().get(reverse("catalog:model", args=["m-offered"])).content.decode()
+    ours = Client().get(reverse("catalog:model", args=["m-offered"])).content.decode()
+    operator_price = two_models[0].prices.get()
+    for brand_example, example in zip(
+        pricing.examples(marked_up(operator_price, 2500), "chat"),
+        pricing.examples(operator_price, "chat"), strict=True,
+    ):  # fmt: skip
+        assert brand_example.micros == example.micros * 5 // 4  # 25 % on round figures
+        assert f"<td>{credits_text(brand_example.micros)}</td>" in detail
+        assert f"<td>{credits_text(example.micros)}</td>" in ours
+    assert acme_client().get(reverse("catalog:model", args=["m-hidden"])).status_code == 404
+    home = acme_client().get("/").content.decode()
+    assert "M-Offered" in home and "M-Hidden" not in home
+    listing = Client().get(reverse("catalog:models")).content.decode()
+    assert "M-Offered" in listing and "M-Hidden" in listing
+
+
+@pytest.mark.django_db
+def test_docs_and_legal_pages_name_the_brand(acme, settings):
+    settings.SITE_URL = "https://api.reapi.example"
+    docs = acme_client().get(reverse("content:docs")).content.decode()
+    assert "http://acme.test/v1" in docs and "ACME_API_KEY" in docs
+    assert "reapi" not in docs.lower()
+    faq = acme_client().get(reverse("content:faq")).content.decode()
+    assert "reapi" not in faq.lower()
+    terms = acme_client().get(reverse("content:page", args=["terms"])).content.decode()
+    assert "Acme AI" in terms and "reAPI" not in terms
+    ours = Client().get(reverse("content:page", args=["terms"])).content.decode()
+    assert "reAPI" in ours and "Acme AI" not in ours
+    assert "https://api.reapi.example/v1" in Client().get(reverse("content:docs")).content.decode()
+    for name in ("content:blog", "content:updates", "content:blog-rss"):
+        assert acme_client().get(reverse(name)).status_code == 404
+        assert Client().get(reverse(name)).status_code == 200
+
+
+@pytest.mark.django_db
+def test_a_brands_customer_buys_credits_from_the_brand_not_from_us(acme, carol):
+    from billing.models import CreditPack
+
+    CreditPack.objects.create(slug="starter", name="Starter", credits_micros=5_000 * CREDIT,
+                              price_cents=500, stripe_price_id="price_x", active=True)  # fmt: skip
+    client = acme_client()
+    client.force_login(carol)
+    page = client.get(reverse("billing:page")).content.decode()
+    assert "Starter" not in page and "help@acme.test" in page
+    bought = client.post(reverse("billing:buy-pack", args=["starter"]))
+    assert bought.status_code == 302 and bought["Location"] == reverse("billing:page")
+    assert ledger.account_for(carol).balance_micros == 10 * CREDIT
+
+
+@pytest.mark.django_db
+def test_a_brands_customer_usage_export_does_not_name_providers(acme, carol):
+    from gateway.models import UsageRecord
+
+    UsageRecord.objects.create(
+        request_id="req_x", user=carol, endpoint="chat.completions", model_slug="m",
+        provider_slug="secret-upstream", status="ok", http_status=200, charged_micros=CREDIT,
+        wholesale_micros=1,
+    )  # fmt: skip
+    client = acme_client()
+    client.force_login(carol)
+    answer = client.get(reverse("gateway:usage-csv"))
+    body = b"".join(answer.streaming_content).decode()
+    assert "req_x" in body and "secret-upstream" not in body and "reapi" not in body.lower()
+    assert "reapi" not in answer["Content-Disposition"]
