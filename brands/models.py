@@ -8,6 +8,8 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
 
+from accounts.models import User
+
 _colour = RegexValidator(r"^#[0-9a-fA-F]{6}$", "A colour as #rrggbb.")
 _host = RegexValidator(
     r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$",
@@ -75,3 +77,11 @@ class BrandModel(models.Model):
 
     def __str__(self) -> str:
         return f"{self.brand} · {self.model}"
+
+
+class Customer(User):
+    """A brand's customer, as its reseller's console lists them (a proxy: the same rows)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "customer"

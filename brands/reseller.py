@@ -18,13 +18,14 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 
 from accounts import services
 from accounts.models import User
 from billing import ledger
 from billing.forms import AdjustmentForm
 from billing.models import CreditAccount
-from brands.models import Brand, BrandModel
+from brands.models import Brand, BrandModel, Customer
 from content.models import Page
 from gateway.models import UsageRecord
 from reapi.money import credits_text
@@ -52,10 +53,17 @@ class ResellerSite(admin.AdminSite):
         return brand is not None
 
     def login(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
-        """Resellers sign in like every customer; the console then checks who they are."""
+        """Resellers sign in like every customer (allauth's page), then come back here."""
+        target = request.GET.get("next", "")
+        if not target.startswith("/reseller/") or not url_has_allowed_host_and_scheme(
+            target, allowed_hosts={request.get_host()}
+        ):
+            target = reverse("reseller:index")
         if request.user.is_authenticated:
+            if self.has_permission(request):
+                return redirect(target)
             raise Http404  # signed in, but not a reseller: nothing here for them
-        return redirect(f"{reverse('account_login')}?next={request.get_full_path()}")
+        return redirect(f"{reverse('account_login')}?{urlencode({'next': target})}")
 
     def get_urls(self) -> list:
         report = path("report/", self.admin_view(self.report_view), name="report")
@@ -173,7 +181,7 @@ class BrandSettings(_Own, admin.ModelAdmin):
         return True
 
 
-@admin.register(User, site=site)
+@admin.register(Customer, site=site)
 class Customers(_Own, admin.ModelAdmin):
     list_display = ["email", "date_joined", "balance", "suspended_at", "closed_at"]
     list_filter = ["suspended_at"]
@@ -228,7 +236,7 @@ class Customers(_Own, admin.ModelAdmin):
         form = AdjustmentForm(request.POST or None)
         if request.method == "POST" and form.is_valid() and form.apply(account, by=request.user):
             self.message_user(request, "Balance adjusted.", messages.SUCCESS)
-            return redirect("reseller:accounts_user_change", customer.pk)
+            return redirect("reseller:brands_customer_change", customer.pk)
         context = {
             **self.admin_site.each_context(request),
             "title": f"Adjust the balance of {customer}",

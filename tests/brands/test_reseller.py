@@ -54,12 +54,12 @@ def test_only_a_brands_owner_gets_in(acme, rita, carol, alice, staff):
 @pytest.mark.django_db
 def test_a_reseller_sees_its_customers_and_never_another_brands(acme, rita, carol, frank):
     client = console(rita)
-    page = client.get("/reseller/accounts/user/").content.decode()
+    page = client.get("/reseller/brands/customer/").content.decode()
     page = page.split('id="result_list"')[1].split("</table>")[0]
     assert "carol@example.com" in page and "frank@example.com" not in page
     assert "rita@example.com" not in page  # the operator's customers are not hers
-    assert client.get(f"/reseller/accounts/user/{frank.pk}/change/").status_code == 302  # gone
-    assert client.get(f"/reseller/accounts/user/{carol.pk}/change/").status_code == 200
+    assert client.get(f"/reseller/brands/customer/{frank.pk}/change/").status_code == 302  # gone
+    assert client.get(f"/reseller/brands/customer/{carol.pk}/change/").status_code == 200
     brands = client.get("/reseller/brands/brand/").content.decode()
     assert "Acme AI" in brands and "Globex" not in brands
     other = Brand.objects.get(slug="globex")
@@ -75,7 +75,7 @@ def test_a_reseller_sees_its_customers_and_never_another_brands(acme, rita, caro
 def test_a_reseller_suspends_and_credits_its_customer_through_the_ledger(acme, rita, carol, frank):
     client = console(rita)
     _, raw = keys.create(carol, name="k")
-    changelist = "/reseller/accounts/user/"
+    changelist = "/reseller/brands/customer/"
     # Suspending Frank through a forged form does nothing: he is not in Rita's queryset.
     client.post(changelist, {"action": "suspend", "_selected_action": [carol.pk, frank.pk]})
     carol.refresh_from_db()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from allauth.account.models import EmailAddress
@@ -12,10 +13,12 @@ from django.db import transaction
 from accounts import keys
 from accounts.models import User
 from billing import ledger
+from brands.models import Brand
 
 DEMO_EMAIL = "demo@reapi.local"
 DEMO_PASSWORD = "demo-password-2026"  # noqa: S105  (the published demo login)
 DEMO_CREDITS = 10_000  # $10
+RESELLER_EMAIL = "reseller@reapi.local"
 
 
 class Command(BaseCommand):
@@ -51,3 +54,31 @@ class Command(BaseCommand):
         balance = ledger.account_for(user).balance_micros // 1_000_000
         self.stdout.write(f"Demo login: {DEMO_EMAIL} / {DEMO_PASSWORD} ({balance:,} credits)")
         self.stdout.write(f"API key: {raw}")
+        self._demo_brand()
+
+    def _demo_brand(self) -> None:
+        """A white-label brand to look at (docs/white-label.md): Acme AI on acme.localhost,
+        which browsers resolve to this machine, resold by a demo reseller at 25 %."""
+        with transaction.atomic():
+            reseller = User.objects.filter(email=RESELLER_EMAIL, brand=None).first()
+            if reseller is None:
+                reseller = User.objects.create_user(RESELLER_EMAIL, DEMO_PASSWORD)
+            EmailAddress.objects.update_or_create(
+                user=reseller, email=RESELLER_EMAIL, defaults={"verified": True, "primary": True}
+            )
+            ledger.grant(
+                ledger.account_for(reseller), amount_micros=DEMO_CREDITS * 1_000_000,
+                idempotency_key=f"demo-grant:{reseller.pk}", memo="Demo credits",
+            )  # fmt: skip
+            Brand.objects.get_or_create(
+                owner=reseller,
+                defaults={"slug": "acme", "name": "Acme AI", "domain": "acme.localhost",
+                          "support_email": "help@acme.localhost", "markup_bp": 2500,
+                          "primary_color": "#b4451f", "disclose_operator": True},
+            )  # fmt: skip
+        port = os.environ.get("PORT", "8000")
+        self.stdout.write(
+            f"White-label demo: http://acme.localhost:{port}/ (Acme AI, our prices + 25 %); "
+            f"its reseller console: http://127.0.0.1:{port}/reseller/ as {RESELLER_EMAIL} / "
+            f"{DEMO_PASSWORD}"
+        )
