@@ -4,6 +4,7 @@ same installation. Each sees and changes only its own brand, customers and figur
 from __future__ import annotations
 
 import pytest
+from allauth.account.models import EmailAddress
 from django.test import Client
 from django.urls import reverse
 
@@ -47,8 +48,18 @@ def test_only_a_brands_owner_gets_in(acme, rita, carol, alice, staff):
     assert console(staff).get("/reseller/", follow=True).status_code == 404
     # Signed out (Carol is nobody on our site): to the sign-in page, and back after.
     for client in (Client(), console(carol)):
-        answer = client.get("/reseller/", follow=True)
-        assert answer.redirect_chain[-1][0].startswith(reverse("account_login") + "?next=")
+        answer = client.get("/reseller/report/", follow=True)
+        assert (
+            answer.redirect_chain[-1][0]
+            == reverse("account_login") + "?next=%2Freseller%2Freport%2F"
+        )
+    EmailAddress.objects.create(user=rita, email=rita.email, verified=True, primary=True)
+    signed_in = Client().post(
+        reverse("account_login") + "?next=%2Freseller%2Freport%2F",
+        {"login": "rita@example.com", "password": "rita-password-1"}, follow=True,
+    )  # fmt: skip
+    assert signed_in.redirect_chain[-1][0] == "/reseller/report/"
+    assert "Revenue and usage" in signed_in.content.decode()
 
 
 @pytest.mark.django_db
