@@ -22,7 +22,7 @@ DEFAULT_PAGES = {
     "terms": gettext_noop("Terms of Service"),
     "privacy": gettext_noop("Privacy Policy"),
     "cookies": gettext_noop("Cookie Policy"),
-    "about": gettext_noop("About reAPI"),
+    "about": gettext_noop("About %(site)s"),
 }
 PAGE_LANGUAGES = [code for code, _name in settings.LANGUAGES]
 
@@ -67,7 +67,8 @@ def default_page(slug: str, language: str, *, site_name: str | None = None) -> d
     templates = [f"content/defaults/{code}/{slug}.html" for code in (language, "en")]
     context = {"SITE_NAME": site_name or OPERATOR_NAME}
     with translation.override(language):
-        return {"title": _(DEFAULT_PAGES[slug]), "body": render_to_string(templates, context)}
+        title = _(DEFAULT_PAGES[slug]) % {"site": context["SITE_NAME"]}
+        return {"title": title, "body": render_to_string(templates, context)}
 
 
 def operator_site_only(request: HttpRequest) -> None:

@@ -47,3 +47,18 @@ def carol(acme) -> User:
     user = User.objects.create_user("carol@example.com", "carol-password-1", brand=acme)
     fund(user, 10, "fund-carol")
     return user
+
+
+@pytest.fixture
+def other_brand(db) -> Brand:
+    mallory = User.objects.create_user("mallory@example.com", "mallory-password-1")
+    fund(mallory, 5, "fund-mallory")
+    return make_brand(mallory, slug="globex", name="Globex", domain="globex.test",
+                      support_email="help@globex.test")  # fmt: skip
+
+
+@pytest.fixture
+def frank(other_brand) -> User:
+    user = User.objects.create_user("frank@example.com", "frank-password-1", brand=other_brand)
+    fund(user, 7, "fund-frank")
+    return user

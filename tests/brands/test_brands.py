@@ -302,3 +302,41 @@ def test_a_brands_customer_usage_export_does_not_name_providers(acme, carol):
     body = b"".join(answer.streaming_content).decode()
     assert "req_x" in body and "secret-upstream" not in body and "reapi" not in body.lower()
     assert "reapi" not in answer["Content-Disposition"]
+
+
+# --- every page on a brand's domain -----------------------------------------------------------
+
+OPERATOR_ONLY = ("admin/", "reseller/", "stripe/", "metrics", "healthz", "readyz", "i18n/")
+
+
+def _page_urls() -> list[str]:
+    from django.urls import get_resolver
+    from django.urls.resolvers import URLResolver
+
+    def walk(patterns, prefix=""):
+        for pattern in patterns:
+            route = prefix + str(pattern.pattern)
+            if isinstance(pattern, URLResolver):
+                yield from walk(pattern.url_patterns, route)
+            elif "<" not in route and "(?P" not in route and not route.startswith(OPERATOR_ONLY):
+                yield "/" + route.replace("^", "").replace("$", "")
+
+    return sorted(set(walk(get_resolver().url_patterns)))
+
+
+@pytest.mark.django_db
+def test_no_page_on_a_brands_domain_names_us_or_another_brand(acme, carol, other_brand):
+    visitor, customer = acme_client(), acme_client()
+    customer.force_login(carol)
+    checked = 0
+    for url in _page_urls():
+        for client in (visitor, customer):
+            answer = client.get(url)
+            assert answer.status_code < 500, url
+            if answer.status_code != 200 or answer.get("Content-Type", "").startswith("text/css"):
+                continue
+            body = answer.getvalue().decode() if answer.streaming else answer.content.decode()
+            assert "reAPI" not in body and "sk-reapi" not in body, url
+            assert "Globex" not in body, url
+            checked += 1
+    assert checked > 20

@@ -15,23 +15,7 @@ from billing.models import LedgerEntry
 from brands.models import Brand, BrandModel
 from catalog.models import Model
 from gateway.models import UsageRecord
-from tests.brands.conftest import fund, make_brand
 from tests.conftest import CREDIT
-
-
-@pytest.fixture
-def other_brand(db) -> Brand:
-    mallory = User.objects.create_user("mallory@example.com", "mallory-password-1")
-    fund(mallory, 5, "fund-mallory")
-    return make_brand(mallory, slug="globex", name="Globex", domain="globex.test",
-                      support_email="help@globex.test")  # fmt: skip
-
-
-@pytest.fixture
-def frank(other_brand) -> User:
-    user = User.objects.create_user("frank@example.com", "frank-password-1", brand=other_brand)
-    fund(user, 7, "fund-frank")
-    return user
 
 
 def console(user: User) -> Client:
