@@ -107,18 +107,27 @@ class CreditAccountAdmin(admin.ModelAdmin):
         if not request.user.has_perm("billing.add_ledgerentry"):
             return HttpResponse("You may not adjust balances.", status=403)
         account = get_object_or_404(CreditAccount, pk=account_id)
-        form = AdjustmentForm(request.POST or None)
-        if request.method == "POST" and form.is_valid() and form.apply(account, by=request.user):
-            self.message_user(request, "Balance adjusted.", messages.SUCCESS)
-            return redirect("admin:billing_creditaccount_change", account.pk)
-        context = {
-            **self.admin_site.each_context(request),
-            "title": f"Adjust the balance of {account.user}",
-            "account": account,
-            "form": form,
-            "opts": self.model._meta,
-        }
-        return TemplateResponse(request, "admin/billing/adjust.html", context)
+        done = reverse("admin:billing_creditaccount_change", args=[account.pk])
+        return adjustment_page(self, request, account, done=done)
+
+
+def adjustment_page(
+    model_admin: admin.ModelAdmin, request: HttpRequest, account: CreditAccount, *, done: str
+) -> HttpResponse:
+    """The adjustment form for one account, in any admin site (staff's, a reseller's): posts
+    through the ledger once, then goes to `done`."""
+    form = AdjustmentForm(request.POST or None)
+    if request.method == "POST" and form.is_valid() and form.apply(account, by=request.user):
+        model_admin.message_user(request, "Balance adjusted.", messages.SUCCESS)
+        return redirect(done)
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "title": f"Adjust the balance of {account.user}",
+        "account": account,
+        "form": form,
+        "opts": model_admin.model._meta,
+    }
+    return TemplateResponse(request, "admin/billing/adjust.html", context)
 
 
 class OfferAdmin(admin.ModelAdmin):

@@ -23,7 +23,7 @@ from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from accounts import services
 from accounts.models import User
 from billing import ledger
-from billing.forms import AdjustmentForm
+from billing.admin import adjustment_page
 from billing.models import CreditAccount
 from brands.models import Brand, BrandModel, Customer
 from content.models import Page
@@ -144,10 +144,8 @@ class _Own:
         return False
 
 
-class OfferInline(_Own, admin.TabularInline):
-    model = BrandModel
-    extra = 0
-    fields = ["model", "markup_bp"]
+class _OwnEditable(_Own):
+    """Rows the reseller writes itself (its offers, its pages): added, changed, deleted."""
 
     def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return True
@@ -157,6 +155,12 @@ class OfferInline(_Own, admin.TabularInline):
 
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return True
+
+
+class OfferInline(_OwnEditable, admin.TabularInline):
+    model = BrandModel
+    extra = 0
+    fields = ["model", "markup_bp"]
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):  # noqa: ANN001
         if db_field.name == "model":
@@ -232,23 +236,12 @@ class Customers(_Own, admin.ModelAdmin):
         customer = self.get_queryset(request).filter(pk=user_id).first()
         if customer is None:
             raise Http404  # not this reseller's customer
-        account = ledger.account_for(customer)
-        form = AdjustmentForm(request.POST or None)
-        if request.method == "POST" and form.is_valid() and form.apply(account, by=request.user):
-            self.message_user(request, "Balance adjusted.", messages.SUCCESS)
-            return redirect("reseller:brands_customer_change", customer.pk)
-        context = {
-            **self.admin_site.each_context(request),
-            "title": f"Adjust the balance of {customer}",
-            "account": account,
-            "form": form,
-            "opts": self.model._meta,
-        }
-        return TemplateResponse(request, "admin/billing/adjust.html", context)
+        done = reverse("reseller:brands_customer_change", args=[customer.pk])
+        return adjustment_page(self, request, ledger.account_for(customer), done=done)
 
 
 @admin.register(Page, site=site)
-class Pages(_Own, admin.ModelAdmin):
+class Pages(_OwnEditable, admin.ModelAdmin):
     """The brand's Terms, Privacy, Cookies and About (made from the defaults, in the brand's
     name, the first time each is shown on the brand's domain)."""
 
@@ -257,15 +250,6 @@ class Pages(_Own, admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Page]:
         return super().get_queryset(request).filter(brand=request.reseller_brand)
-
-    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return True
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return True
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return True
 
     def save_model(self, request: HttpRequest, obj: Page, form: object, change: bool) -> None:
         obj.brand = request.reseller_brand
