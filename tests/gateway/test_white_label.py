@@ -4,9 +4,12 @@ the same transaction, and both ledgers balance after every outcome."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import openai
 import pytest
 import requests
+from django.utils import timezone
 
 from accounts import keys
 from accounts.models import User
@@ -16,8 +19,10 @@ from brands.models import BrandModel
 from brands.pricing import marked_up
 from catalog.models import Model, Price, Route
 from catalog.pricing import TokenUsage, token_cost_micros
-from gateway.models import UsageRecord
+from gateway.models import UsageRecord, VideoJob
 from tests.brands.conftest import fund, make_brand
+from tests.gateway.conftest import CREDIT, LOW, PER_SECOND_720P
+from tests.gateway.test_videos import run_until_done
 
 HELLO = [{"role": "user", "content": "Say something nice."}]
 
@@ -172,3 +177,57 @@ def test_a_disabled_brand_refuses_its_customers(gateway, shop):
     assert response.status_code == 403
     assert response.json()["error"]["code"] == "service_disabled"
     assert balance(carol) == before
+
+
+# --- per-unit requests: images and video jobs -----------------------------------------------
+
+
+def test_images_charge_the_brand_per_image_and_the_reseller_ours(gateway, shop, image_model):
+    _, rita, carol, _, client = shop
+    before = balance(carol), balance(rita)
+    result = client.images.generate(model="sim-image", prompt="[sim images=2] Two cats", n=3,
+                                    size="1024x1024", quality="low")  # fmt: skip
+    assert len(result.data) == 2  # a partial delivery: two of three
+    brand_each = LOW * 5 // 4  # 25 % on a round figure
+    assert balance(carol) == before[0] - 2 * brand_each
+    assert balance(rita) == before[1] - 2 * LOW
+    row = UsageRecord.objects.get(user=carol)
+    assert (row.units, row.charged_micros, row.wholesale_micros) == (2, 2 * brand_each, 2 * LOW)
+    assert_books_balance(carol, rita)
+
+
+@pytest.mark.filterwarnings("ignore:The Sora API:DeprecationWarning")
+def test_a_video_job_settles_both_sides_when_done_and_refunds_both_when_it_fails(
+    gateway, shop, video_model
+):
+    _, rita, carol, _, client = shop
+    before = balance(carol), balance(rita)
+    done = client.videos.create(model="sim-video", prompt="[sim job_ms=300] Waves",
+                                seconds="4", size="1280x720")  # fmt: skip
+    brand_second = PER_SECOND_720P * 5 // 4
+    assert balance(carol) == before[0] - 4 * brand_second  # held at once, both sides
+    assert balance(rita) == before[1] - 4 * PER_SECOND_720P
+    assert run_until_done(done.id).status == "completed"
+    assert balance(carol) == before[0] - 4 * brand_second
+    assert balance(rita) == before[1] - 4 * PER_SECOND_720P
+    row = UsageRecord.objects.get(request_id=VideoJob.objects.get(pk=done.id).request_id)
+    assert (row.charged_micros, row.wholesale_micros) == (4 * brand_second, 4 * PER_SECOND_720P)
+    failed = client.videos.create(model="sim-video", prompt="[sim job=fail] Storm",
+                                  seconds="8", size="1280x720")  # fmt: skip
+    assert run_until_done(failed.id).status == "failed"
+    assert balance(carol) == before[0] - 4 * brand_second  # the failed job cost neither side
+    assert balance(rita) == before[1] - 4 * PER_SECOND_720P
+    assert_books_balance(carol, rita)
+
+
+def test_the_reconciler_releases_a_stuck_requests_two_holds_together(gateway, shop):
+    _, rita, carol, _, _ = shop
+    before = balance(carol), balance(rita)
+    hold = ledger.reserve(ledger.account_for(carol), amount_micros=5 * CREDIT,
+                          request_id="req_stuck", wholesale=(ledger.account_for(rita).pk,
+                                                             4 * CREDIT))  # fmt: skip
+    assert (balance(carol), balance(rita)) == (before[0] - 5 * CREDIT, before[1] - 4 * CREDIT)
+    assert ledger.release_expired(now=timezone.now() + timedelta(days=1)) == 1
+    assert (balance(carol), balance(rita)) == before
+    assert Hold.objects.get(backs=hold).state == "released"
+    assert_books_balance(carol, rita)
