@@ -2,10 +2,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from allauth.account import app_settings as allauth_settings
+from allauth.account import forms as allauth_forms
+from allauth.account.adapter import get_adapter
 from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from accounts.backends import site_brand_id
 from reapi.money import MICROS_PER_CREDIT, InvalidAmount, parse_credits
 
 
@@ -89,3 +93,56 @@ class CloseAccountForm(forms.Form):
         if not self.user.check_password(password):
             raise forms.ValidationError(_("That password is not correct."))
         return password
+
+
+# --- allauth's forms, with an email unique per site (ours, or a white-label brand's) --------
+
+
+def email_taken_on_site(email: str, brand_id: int | None, *, other_than: object = None) -> bool:
+    """Whether an account of this site already has this address (as its login, or among its
+    addresses)."""
+    from allauth.account.models import EmailAddress
+    from django.contrib.auth import get_user_model
+
+    users = get_user_model().objects.filter(brand_id=brand_id)
+    if other_than is not None:
+        users = users.exclude(pk=other_than.pk)
+    return (
+        users.filter(email__iexact=email).exists()
+        or EmailAddress.objects.filter(user__in=users, email__iexact=email).exists()
+    )
+
+
+class SignupForm(allauth_forms.SignupForm):
+    def validate_unique_email(self, value: str) -> str:
+        """allauth's rule (say so, or with enumeration prevention send the existing
+        account a note instead), applied to this site's accounts only."""
+        self.account_already_exists = False
+        if email_taken_on_site(value, site_brand_id()):
+            mandatory = (
+                allauth_settings.EMAIL_VERIFICATION
+                == allauth_settings.EmailVerificationMethod.MANDATORY
+            )
+            if not (allauth_settings.PREVENT_ENUMERATION and mandatory):
+                raise get_adapter().validation_error("email_taken")
+            self.account_already_exists = True  # allauth tells the account's owner instead
+        return get_adapter().validate_unique_email(value)
+
+
+class AddEmailForm(allauth_forms.AddEmailForm):
+    def clean_email(self) -> str:
+        value = super().clean_email()
+        if email_taken_on_site(value, self.user.brand_id, other_than=self.user):
+            raise get_adapter().validation_error("email_taken")
+        return value
+
+
+class ResetPasswordForm(allauth_forms.ResetPasswordForm):
+    def clean_email(self) -> str:
+        """Only this site's account with the address gets the reset email."""
+        value = super().clean_email()
+        brand_id = site_brand_id()
+        self.users = [user for user in self.users if user.brand_id == brand_id]
+        if not self.users and not allauth_settings.PREVENT_ENUMERATION:
+            raise get_adapter().validation_error("unknown_email")
+        return value

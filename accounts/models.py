@@ -21,6 +21,10 @@ class UserManager(BaseUserManager["User"]):
         extra.setdefault("is_superuser", False)
         return self._create(email, password, **extra)
 
+    def get_by_natural_key(self, email: str) -> User:
+        """An email names one account per site; without a site, the operator's."""
+        return self.get(email=email, brand__isnull=True)
+
     def create_superuser(self, email: str, password: str | None = None, **extra: object) -> User:
         extra["is_staff"] = True
         extra["is_superuser"] = True
@@ -30,7 +34,8 @@ class UserManager(BaseUserManager["User"]):
 class User(AbstractBaseUser, PermissionsMixin):
     """A customer or a staff member; the email address is the login."""
 
-    email = models.EmailField("email address", unique=True)
+    # Unique per site: among the operator's own customers, and within each brand (Meta).
+    email = models.EmailField("email address")
     is_active = models.BooleanField(default=True)
     is_staff = models.BooleanField(default=False)
     date_joined = models.DateTimeField(default=timezone.now)
@@ -82,6 +87,16 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     class Meta:
         ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["email"], condition=models.Q(brand__isnull=True),
+                name="user_email_unique_on_our_site",
+            ),
+            models.UniqueConstraint(
+                fields=["brand", "email"], condition=models.Q(brand__isnull=False),
+                name="user_email_unique_per_brand",
+            ),
+        ]  # fmt: skip
 
     def __str__(self) -> str:
         return self.email

@@ -171,7 +171,17 @@ ACCOUNT_LOGOUT_REDIRECT_URL = "/"
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
-ACCOUNT_UNIQUE_EMAIL = True
+# An email is unique per site, not per installation (white-label brands, docs/white-label.md):
+# allauth's installation-wide check is off, and our forms and backends check per site
+# (accounts/forms.py, accounts/backends.py; the database too, accounts.User's constraints).
+ACCOUNT_UNIQUE_EMAIL = False
+ACCOUNT_FORMS = {
+    "signup": "accounts.forms.SignupForm",
+    "add_email": "accounts.forms.AddEmailForm",
+    "reset_password": "accounts.forms.ResetPasswordForm",
+}
+# USERNAME_FIELD (email) is unique per site only; accounts.backends looks it up per site.
+SILENCED_SYSTEM_CHECKS = ["auth.W004"]
 ACCOUNT_EMAIL_VERIFICATION = env_str("ACCOUNT_EMAIL_VERIFICATION", "mandatory")
 ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 ACCOUNT_LOGOUT_ON_GET = False

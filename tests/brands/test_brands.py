@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core import mail
+from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -340,3 +341,69 @@ def test_no_page_on_a_brands_domain_names_us_or_another_brand(acme, carol, other
             assert "Globex" not in body, url
             checked += 1
     assert checked > 20
+
+
+# --- one email, one account per site --------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_the_same_email_is_a_separate_account_on_each_site(acme, other_brand, mailoutbox):
+    from allauth.account.models import EmailAddress
+
+    sites = {"acme": acme_client(), "globex": Client(HTTP_HOST="globex.test"), "ours": Client()}
+    for name, client in sites.items():
+        cache.clear()  # allauth allows one confirmation email per address every 3 minutes
+        password = f"{name}-pass-2026"
+        answer = client.post(reverse("account_signup"), {
+            "email": "dana@example.com", "password1": password, "password2": password,
+        })  # fmt: skip
+        assert answer.status_code == 302, name
+    assert [m.to for m in mailoutbox] == [["dana@example.com"]] * 3  # one to confirm, each
+    assert {m.from_email for m in mailoutbox} == {
+        "Acme AI <no-reply@localhost>", "Globex <no-reply@localhost>", "reAPI <no-reply@localhost>"
+    }  # fmt: skip
+    accounts = {u.brand_id: u for u in User.objects.filter(email="dana@example.com")}
+    assert set(accounts) == {acme.id, other_brand.id, None}
+    assert EmailAddress.objects.filter(email="dana@example.com").count() == 3
+    EmailAddress.objects.filter(email="dana@example.com").update(verified=True)
+    # Each password opens its own site's account, and no other.
+    for name, client in sites.items():
+        for other in sites:
+            fresh = Client(HTTP_HOST=client.defaults.get("HTTP_HOST", "testserver"))
+            form = {"login": "dana@example.com", "password": f"{other}-pass-2026"}
+            answer = fresh.post(reverse("account_login"), form)
+            assert answer.status_code == (302 if other == name else 200), (name, other)
+            if other == name:
+                brand_id = {"acme": acme.id, "globex": other_brand.id, "ours": None}[name]
+                assert fresh.session["_auth_user_id"] == str(accounts[brand_id].pk)
+    # Signing up again on one site makes no second account there (the owner is told).
+    cache.clear()
+    before = len(mailoutbox)
+    again = acme_client().post(reverse("account_signup"), {
+        "email": "dana@example.com", "password1": "another-pass-2026",
+        "password2": "another-pass-2026",
+    })  # fmt: skip
+    assert again.status_code == 302
+    assert User.objects.filter(email="dana@example.com", brand=acme).count() == 1
+    assert len(mailoutbox) == before + 1 and mailoutbox[-1].to == ["dana@example.com"]
+
+
+@pytest.mark.django_db
+def test_a_password_reset_reaches_only_the_account_of_that_site(acme, other_brand, mailoutbox):
+    from allauth.account.models import EmailAddress
+
+    for brand in (acme, other_brand, None):
+        user = User.objects.create_user("erin@example.com", "erin-pass-2026", brand=brand)
+        EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
+    acme_client().post(reverse("account_reset_password"), {"email": "erin@example.com"})
+    assert len(mailoutbox) == 1
+    sent = mailoutbox[0]
+    assert sent.from_email == "Acme AI <no-reply@localhost>" and "http://acme.test/" in sent.body
+    link = next(word for word in sent.body.split() if "/password/reset/key/" in word)
+    reset = acme_client()
+    page = reset.get(link.replace("http://acme.test", ""), follow=True)
+    form_url = page.redirect_chain[-1][0] if page.redirect_chain else link
+    reset.post(form_url, {"password1": "new-erin-pass-2026", "password2": "new-erin-pass-2026"})
+    changed = [u for u in User.objects.filter(email="erin@example.com")
+               if u.check_password("new-erin-pass-2026")]  # fmt: skip
+    assert [u.brand_id for u in changed] == [acme.id]
