@@ -27,7 +27,7 @@ class Command(BaseCommand):
     def handle(self, *args: object, **options: object) -> None:
         key_file: Path = settings.VAR_DIR / "demo_api_key"
         with transaction.atomic():
-            user = User.objects.filter(email=DEMO_EMAIL).first()
+            user = User.objects.filter(email=DEMO_EMAIL, brand=None).first()
             if user is None:
                 user = User.objects.create_user(DEMO_EMAIL, DEMO_PASSWORD)
             EmailAddress.objects.update_or_create(
