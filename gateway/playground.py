@@ -13,7 +13,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from accounts import keys
-from catalog import selectors
+from brands import selectors as brands
 from catalog.pricing import price_json
 
 KINDS = ("chat", "image", "video")
@@ -37,10 +37,12 @@ def _strings() -> dict[str, str]:
     }
 
 
-def _models() -> list[dict]:
+def _models(user: object) -> list[dict]:
+    """The models the user may try, at the user's prices (a white-label brand's customer:
+    the brand's offer and prices)."""
     now = timezone.now()
     found = []
-    for info in selectors.enabled_models().values():
+    for info in brands.catalog(brands.get(user.brand_id)):
         price = info.price_at(now)
         if info.kind not in KINDS or price is None:
             continue
@@ -59,7 +61,7 @@ def playground(request: HttpRequest) -> HttpResponse:
         return render(request, "suspended.html", status=403)
     config = {
         "token": keys.playground_token(request.user),
-        "models": _models(),
+        "models": _models(request.user),
         "chat_max_tokens": CHAT_MAX_TOKENS,
         "strings": _strings(),
     }

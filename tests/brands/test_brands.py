@@ -407,3 +407,12 @@ def test_a_password_reset_reaches_only_the_account_of_that_site(acme, other_bran
     changed = [u for u in User.objects.filter(email="erin@example.com")
                if u.check_password("new-erin-pass-2026")]  # fmt: skip
     assert [u.brand_id for u in changed] == [acme.id]
+
+
+@pytest.mark.django_db
+def test_the_playground_offers_the_brands_models_at_its_prices(two_models, carol):
+    client = acme_client()
+    client.force_login(carol)
+    page = client.get(reverse("gateway:playground")).content.decode()
+    assert '"m-offered"' in page and '"m-hidden"' not in page
+    assert '"input_micros_per_mtok": 2500000' in page  # 2 credits + 25 %
