@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from accounts.keys import AuthenticatedKey
 from billing.models import CreditAccount, Hold
-from catalog import selectors as catalog
+from brands import selectors as brands
 from catalog.pricing import price_json
 from gateway.admission import brand_of
 from reapi.money import credits_text
@@ -17,14 +17,13 @@ def models_for(key: AuthenticatedKey) -> dict[str, object]:
     """OpenAI's model list: the enabled models this key may use, each with its price in force
     and any announced change (`upcoming_pricing`, with its date)."""
     now = timezone.now()
-    brand = brand_of(key)  # a white-label customer sees the brand's offer, at its prices
+    brand = brand_of(key)  # a white-label customer: the brand's offer, at the brand's prices
     data = []
-    for m in catalog.enabled_models().values():
-        if not key.allows_model(m.slug) or (brand and not brand.offers(m.slug)):
+    for m in brands.catalog(brand):
+        if not key.allows_model(m.slug):
             continue
-        prices = [brand.price(m, p) for p in m.prices] if brand else m.prices
-        current = next((p for p in prices if p.effective_from <= now), None)
-        upcoming = [price_json(p) for p in reversed(prices) if p.effective_from > now]
+        current = m.price_at(now)
+        upcoming = [price_json(p) for p in reversed(m.prices) if p.effective_from > now]
         data.append({
             "id": m.slug, "object": "model", "created": m.created,
             "owned_by": m.owned_by or (brand.slug if brand else "reapi"), "kind": m.kind,
