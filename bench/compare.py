@@ -36,7 +36,7 @@ from bench.loadgen import Result  # noqa: E402
 from simulator.testing import closed_port, free_port, start_simulator  # noqa: E402
 
 CONCURRENCY = (1, 16, 64)
-STREAM_CONCURRENCY = 16
+STREAM_CONCURRENCY = (1, 16)
 MODEL = "gpt-5-mini"
 FAILOVER = {"refuses the connection": "bench-failover-refused", "answers 503": "bench-failover-503"}
 UPSTREAM, REAPI, LITELLM = "upstream", "reAPI", "LiteLLM"
@@ -126,12 +126,10 @@ def nonstream_cell(t: Target, concurrency: int, seconds: float, db: str, log: Pa
     )  # fmt: skip
 
 
-def stream_cell(t: Target, seconds: float, db: str) -> Cell:
+def stream_cell(t: Target, concurrency: int, seconds: float, db: str) -> Cell:
     body = chat_body(stream=True)
     with CpuMeter(t.pid, db) as cpu:
-        r = streamload.run(
-            t.chat_url, body, t.headers, concurrency=STREAM_CONCURRENCY, seconds=seconds
-        )
+        r = streamload.run(t.chat_url, body, t.headers, concurrency=concurrency, seconds=seconds)
     return Cell(
         rps=r.total.rps, p50=r.total.pct(50), p99=r.total.pct(99), errors=r.errors,
         cpu_ms=per_request_ms(cpu.tree_s, r.completed),
@@ -288,13 +286,22 @@ def nonstream_table(cells: dict[tuple[int, str], Cell]) -> list[str]:
     return lines
 
 
-def stream_table(cells: dict[str, Cell]) -> list[str]:
+def stream_table(all_cells: dict[tuple[int, str], Cell]) -> list[str]:
     lines = [
-        "| target | streams/s | first data p50 ms | first data p99 ms | total p50 ms "
-        "| total p99 ms | added first data p50/p99 ms | added total p50/p99 ms | CPU ms/stream "
-        "| PG+Redis CPU ms/stream | total CPU ms/stream | errors |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| concurrency | target | streams/s | first data p50 ms | first data p99 ms "
+        "| total p50 ms | total p99 ms | added first data p50/p99 ms | added total p50/p99 ms "
+        "| CPU ms/stream | PG+Redis CPU ms/stream | total CPU ms/stream | errors |",
+        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
+        "| ---: |",
     ]
+    for c in STREAM_CONCURRENCY:
+        cells = {name: all_cells[(c, name)] for name in (UPSTREAM, REAPI, LITELLM)}
+        lines += _stream_rows(c, cells)
+    return lines
+
+
+def _stream_rows(c: int, cells: dict[str, Cell]) -> list[str]:
+    lines = []
     up = cells[UPSTREAM]
     for name in (UPSTREAM, REAPI, LITELLM):
         x = cells[name]
@@ -307,13 +314,13 @@ def stream_table(cells: dict[str, Cell]) -> list[str]:
             )
             added_total = f"{signed(x.p50 - up.p50)} / {signed(x.p99 - up.p99)}"
         lines.append(
-            f"| {name} | {f(x.rps, 0)} | {f(x.extra['ttfb_p50'])} | {f(x.extra['ttfb_p99'])} "
+            f"| {c} | {name} | {f(x.rps, 0)} | {f(x.extra['ttfb_p50'])} | {f(x.extra['ttfb_p99'])} "
             f"| {f(x.p50)} | {f(x.p99)} | {added_ttfb} | {added_total} | {f(x.cpu_ms, 3)} "
             f"| {f(x.svc_ms, 3)} | {f(x.total_cpu_ms, 3)} | {x.errors} |"
         )
     r, lt = cells[REAPI], cells[LITELLM]
     lines.append(
-        f"| **reAPI ÷ LiteLLM** | {ratio(r.rps, lt.rps)} "
+        f"| {c} | **reAPI ÷ LiteLLM** | {ratio(r.rps, lt.rps)} "
         f"| {ratio(r.extra['ttfb_p50'], lt.extra['ttfb_p50'])} "
         f"| {ratio(r.extra['ttfb_p99'], lt.extra['ttfb_p99'])} | {ratio(r.p50, lt.p50)} "
         f"| {ratio(r.p99, lt.p99)} | | | {ratio(r.cpu_ms, lt.cpu_ms)} | "
@@ -387,10 +394,56 @@ def memory_table(
     return lines
 
 
+def targets_table(
+    nonstream: dict[tuple[int, str], Cell],
+    stream: dict[tuple[int, str], Cell],
+    failover: dict[str, dict[str, FailoverSeries]],
+    idle: dict[str, dict[str, float]],
+    loaded: dict[str, dict[str, float]],
+) -> list[str]:
+    """Each target of issue 5 beside what this run measured."""
+
+    def added(cells: dict, c: int, key: str) -> float:
+        return getattr(cells[(c, REAPI)], key) - getattr(cells[(c, UPSTREAM)], key)
+
+    def ttfb_added(c: int) -> float:
+        return stream[(c, REAPI)].extra["ttfb_p50"] - stream[(c, UPSTREAM)].extra["ttfb_p50"]
+
+    throughput = min(nonstream[(c, REAPI)].rps / nonstream[(c, LITELLM)].rps for c in (16, 64))
+    stream_cpu = stream[(16, REAPI)].cpu_ms / stream[(16, LITELLM)].cpu_ms
+    plain = failover[REAPI][MODEL].latency.pct(50)
+    failover_added = max(failover[REAPI][m].latency.pct(50) - plain for m in FAILOVER.values())
+    workers = [v for k, v in {**idle[REAPI], **{f"{k} ": v for k, v in loaded[REAPI].items()}}
+               .items() if k.startswith("worker")]  # fmt: skip
+    rows = [
+        ("Non-stream requests/s ≥ 10× LiteLLM's (c=16 and 64, the lower)",
+         f"{throughput:.2f}×", throughput >= 10),
+        ("Added p50 ≤ 1 ms at c=1", f"{signed(added(nonstream, 1, 'p50'))} ms",
+         added(nonstream, 1, "p50") <= 1),
+        ("Added p99 ≤ 5 ms at c=16", f"{signed(added(nonstream, 16, 'p99'))} ms",
+         added(nonstream, 16, "p99") <= 5),
+        ("Streaming: added time to first byte ≤ 2 ms at c=1 (p50)",
+         f"{signed(ttfb_added(1))} ms", ttfb_added(1) <= 2),
+        ("CPU per stream ≤ 1/10 of LiteLLM's (server processes, c=16)",
+         f"{stream_cpu:.2f}×", stream_cpu <= 0.1),
+        ("Failover (refused connection or 503) ≤ 50 ms added (p50)",
+         f"{signed(failover_added)} ms", failover_added <= 50),
+        ("One account, 64 concurrent requests: no errors",
+         f"{nonstream[(64, REAPI)].errors} errors", nonstream[(64, REAPI)].errors == 0),
+        ("RSS per worker ≤ 100 MiB, idle and after the load",
+         f"{max(workers):.1f} MB at most", max(workers) <= 100),
+    ]  # fmt: skip
+    return [
+        "| target | this run | met |",
+        "| --- | ---: | --- |",
+        *(f"| {what} | {value} | {'yes' if ok else 'no'} |" for what, value, ok in rows),
+    ]
+
+
 def report(
     facts: str,
     nonstream: dict[tuple[int, str], Cell],
-    stream: dict[str, Cell],
+    stream: dict[tuple[int, str], Cell],
     failover: dict[str, dict[str, FailoverSeries]],
     mem: tuple[dict[str, dict[str, float]], dict[str, dict[str, float]], dict[str, float]],
 ) -> str:
@@ -399,6 +452,10 @@ def report(
             f"# reAPI vs LiteLLM, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
             "",
             facts,
+            "",
+            "## Issue 5's targets",
+            "",
+            *targets_table(nonstream, stream, failover, mem[0], mem[1]),
             "",
             "Added = the gateway's figure minus the upstream called directly at the same "
             "concurrency. CPU ms/req = utime+stime of the server's whole process tree (main "
@@ -411,7 +468,7 @@ def report(
             "",
             *nonstream_table(nonstream),
             "",
-            f"## Streaming chat completions (concurrency {STREAM_CONCURRENCY}; aiohttp client)",
+            "## Streaming chat completions (aiohttp client)",
             "",
             "First data = time to the first `data:` line; total = until `data: [DONE]`.",
             "",
@@ -528,10 +585,11 @@ def main() -> None:
             for t in targets:  # the three targets back to back: drift hits them alike
                 say(f"non-stream, concurrency {c}: {t.name}")
                 nonstream[(c, t.name)] = nonstream_cell(t, c, args.seconds, db, wrk_log)
-        stream: dict[str, Cell] = {}
-        for t in targets:
-            say(f"streaming, concurrency {STREAM_CONCURRENCY}: {t.name}")
-            stream[t.name] = stream_cell(t, args.seconds, db)
+        stream: dict[tuple[int, str], Cell] = {}
+        for c in STREAM_CONCURRENCY:
+            for t in targets:
+                say(f"streaming, concurrency {c}: {t.name}")
+                stream[(c, t.name)] = stream_cell(t, c, args.seconds, db)
         failover = {}
         for name in (REAPI, LITELLM):
             say(f"failover: {name}")
