@@ -21,24 +21,28 @@ DEMO_CREDITS = 10_000  # $10
 RESELLER_EMAIL = "reseller@reapi.local"
 
 
+@transaction.atomic
+def _funded_account(email: str) -> User:
+    """An account of our own site with a verified email and DEMO_CREDITS, granted once."""
+    user = User.objects.filter(email=email, brand=None).first()
+    if user is None:
+        user = User.objects.create_user(email, DEMO_PASSWORD)
+    EmailAddress.objects.update_or_create(
+        user=user, email=email, defaults={"verified": True, "primary": True}
+    )
+    ledger.grant(
+        ledger.account_for(user), amount_micros=DEMO_CREDITS * 1_000_000,
+        idempotency_key=f"demo-grant:{user.pk}", memo="Demo credits",
+    )  # fmt: skip
+    return user
+
+
 class Command(BaseCommand):
     help = "Create (or reuse) the demo user, grant it credits once, and print an API key."
 
     def handle(self, *args: object, **options: object) -> None:
         key_file: Path = settings.VAR_DIR / "demo_api_key"
-        with transaction.atomic():
-            user = User.objects.filter(email=DEMO_EMAIL, brand=None).first()
-            if user is None:
-                user = User.objects.create_user(DEMO_EMAIL, DEMO_PASSWORD)
-            EmailAddress.objects.update_or_create(
-                user=user, email=DEMO_EMAIL, defaults={"verified": True, "primary": True}
-            )
-            ledger.grant(
-                ledger.account_for(user),
-                amount_micros=DEMO_CREDITS * 1_000_000,
-                idempotency_key=f"demo-grant:{user.pk}",
-                memo="Demo credits",
-            )
+        user = _funded_account(DEMO_EMAIL)
         # Dev convenience only: the demo key is kept in the untracked var/ folder so that
         # `make run` prints the same working key every time. Real keys are never stored.
         raw = key_file.read_text().strip() if key_file.exists() else ""
@@ -60,16 +64,7 @@ class Command(BaseCommand):
         """A white-label brand to look at (docs/white-label.md): Acme AI on acme.localhost,
         which browsers resolve to this machine, resold by a demo reseller at 25 %."""
         with transaction.atomic():
-            reseller = User.objects.filter(email=RESELLER_EMAIL, brand=None).first()
-            if reseller is None:
-                reseller = User.objects.create_user(RESELLER_EMAIL, DEMO_PASSWORD)
-            EmailAddress.objects.update_or_create(
-                user=reseller, email=RESELLER_EMAIL, defaults={"verified": True, "primary": True}
-            )
-            ledger.grant(
-                ledger.account_for(reseller), amount_micros=DEMO_CREDITS * 1_000_000,
-                idempotency_key=f"demo-grant:{reseller.pk}", memo="Demo credits",
-            )  # fmt: skip
+            reseller = _funded_account(RESELLER_EMAIL)
             Brand.objects.get_or_create(
                 owner=reseller,
                 defaults={"slug": "acme", "name": "Acme AI", "domain": "acme.localhost",
