@@ -51,21 +51,28 @@ def _user_from(metadata: dict[str, Any] | None, customer_id: str | None):
     return None
 
 
-def grant_for_checkout(session: dict[str, Any]) -> LedgerEntry | None:
+def grant_for_checkout(session: dict[str, Any], *, brand: Any = None) -> LedgerEntry | None:
     """A paid pack purchase (`checkout.session.completed` once paid, or
-    `checkout.session.async_payment_succeeded`): its credits, once."""
+    `checkout.session.async_payment_succeeded`): its credits, once.
+
+    `brand`: the session is from a white-label brand's own Stripe account (brands/stripe.py):
+    only that brand's customers are credited, and the key names the brand (another account's
+    ids are its own)."""
     if session.get("mode") != "payment" or session.get("payment_status") != "paid":
         return None  # unpaid (an async method still pending): its success event comes later
     metadata = session.get("metadata") or {}
     credits = metadata.get(META_CREDITS, "")
-    user = _user_from(metadata, session.get("customer"))
+    user = _user_from(metadata, None if brand else session.get("customer"))
+    if user is not None and user.brand_id != (brand.id if brand else None):
+        user = None  # a customer of another site
     if user is None or not str(credits).isdigit() or int(credits) <= 0:
         logger.warning("a paid checkout session we did not create", extra={"id": session["id"]})
         return None
+    account = f"{brand.slug}:" if brand else ""
     return ledger.grant(
         ledger.account_for(user),
         amount_micros=int(credits),
-        idempotency_key=f"stripe:checkout:{session['id']}",
+        idempotency_key=f"stripe:{account}checkout:{session['id']}",
         kind=LedgerEntry.Kind.PURCHASE,
         reference=stripe_id(session.get("payment_intent")) or session["id"],  # what refunds name
         memo=f"Credit pack: {_pack_name(metadata.get(META_OFFER, ''))}",
@@ -73,6 +80,8 @@ def grant_for_checkout(session: dict[str, Any]) -> LedgerEntry | None:
 
 
 def _pack_name(offer: str) -> str:
+    if offer.startswith("brandpack:"):  # a brand's pack: its name, as it was sold
+        return offer.removeprefix("brandpack:")
     slug = offer.removeprefix("pack:")
     return CreditPack.objects.filter(slug=slug).values_list("name", flat=True).first() or slug
 

@@ -23,6 +23,7 @@ from django.views.decorators.http import require_POST
 from billing import ledger, stripe_api
 from billing.forms import LowBalanceAlertForm
 from billing.models import CreditPack, LedgerEntry, PaymentIssue, Plan
+from brands.models import BrandPack
 
 
 def _absolute(request: HttpRequest, name: str, query: str = "") -> str:
@@ -78,6 +79,15 @@ def _page(request: HttpRequest, alert_form: LowBalanceAlertForm | None = None) -
             "-created", "-djstripe_id"
         )[:24],
         "issues": PaymentIssue.objects.filter(user=user)[:10],
+        # A brand with its own Stripe account sells its own packs (brands/stripe.py).
+        "brand_packs": BrandPack.objects.filter(
+            brand_id=user.brand_id,
+            active=True,
+            brand__stripe_secret_key__gt="",
+            brand__stripe_webhook_secret__gt="",
+        )
+        if white_label
+        else (),  # fmt: skip
         "checkout": request.GET.get("checkout", ""),
         "alert_form": alert_form
         or LowBalanceAlertForm(

@@ -54,6 +54,10 @@ class Brand(models.Model):
     all_models = models.BooleanField(
         default=True, help_text="Offer every enabled model; off: only those listed below."
     )
+    # The brand's own Stripe account, for its packs (docs/white-label.md); both empty: its
+    # customers get credits from the reseller's console only. Never shown back in admin.
+    stripe_secret_key = models.CharField(max_length=255, blank=True)
+    stripe_webhook_secret = models.CharField(max_length=255, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -61,6 +65,10 @@ class Brand(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def sells_packs(self) -> bool:
+        return bool(self.stripe_secret_key and self.stripe_webhook_secret)
 
 
 class BrandModel(models.Model):
@@ -77,6 +85,30 @@ class BrandModel(models.Model):
 
     def __str__(self) -> str:
         return f"{self.brand} · {self.model}"
+
+
+class BrandPack(models.Model):
+    """Credits a brand's customers buy by card on the brand's site, through the brand's own
+    Stripe account: the money is the brand's; the credits are spent at the brand's prices."""
+
+    brand = models.ForeignKey(Brand, on_delete=models.CASCADE, related_name="packs")
+    name = models.CharField(max_length=100)
+    price_cents = models.PositiveIntegerField(help_text="In the currency's smallest unit.")
+    currency = models.CharField(max_length=3, default="usd")
+    credits_micros = models.BigIntegerField(help_text="Credits granted, in micro-credits.")
+    active = models.BooleanField(default=True)
+    sort_order = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["sort_order", "price_cents"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(credits_micros__gt=0), name="brandpack_credits_positive"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class Customer(User):

@@ -25,7 +25,8 @@ from accounts.models import User
 from billing import ledger
 from billing.admin import adjustment_page
 from billing.models import CreditAccount
-from brands.models import Brand, BrandModel, Customer
+from brands.forms import BrandForm
+from brands.models import Brand, BrandModel, BrandPack, Customer
 from content.models import Page
 from gateway.models import UsageRecord
 from reapi.money import credits_text
@@ -170,13 +171,23 @@ class OfferInline(_OwnEditable, admin.TabularInline):
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
+class PackInline(_OwnEditable, admin.TabularInline):
+    """The brand's packs, sold by card through its own Stripe account (brands/stripe.py)."""
+
+    model = BrandPack
+    extra = 0
+    fields = ["name", "credits_micros", "price_cents", "currency", "active", "sort_order"]
+
+
 @admin.register(Brand, site=site)
 class BrandSettings(_Own, admin.ModelAdmin):
+    form = BrandForm
     list_display = ["name", "domain", "markup_bp", "all_models"]
     fields = ["name", "domain", "logo_url", "primary_color", "support_email", "from_email",
-              "markup_bp", "all_models", "disclose_operator"]  # fmt: skip
+              "markup_bp", "all_models", "disclose_operator", "stripe_secret_key",
+              "stripe_webhook_secret", "clear_stripe"]  # fmt: skip
     readonly_fields = ["domain", "disclose_operator"]  # the operator's to set
-    inlines = [OfferInline]
+    inlines = [OfferInline, PackInline]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Brand]:
         return super().get_queryset(request).filter(pk=request.reseller_brand.pk)

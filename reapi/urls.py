@@ -28,6 +28,7 @@ urlpatterns = [
     path("", include("catalog.urls")),
     path("", include("gateway.urls")),
     path("", include("content.urls")),
+    path("", include("brands.urls")),
     path("stripe/", include("djstripe.urls", namespace="djstripe")),
     path("files/<uuid:asset_id>", gateway_web.file, name="asset-file"),
 ]

@@ -105,6 +105,8 @@ def test_a_reseller_sets_markups_but_not_the_domain_or_disclosure(acme, rita):
         "offers-TOTAL_FORMS": "1", "offers-INITIAL_FORMS": "0",
         "offers-MIN_NUM_FORMS": "0", "offers-MAX_NUM_FORMS": "1000",
         "offers-0-model": chat.pk, "offers-0-markup_bp": "4000",
+        "packs-TOTAL_FORMS": "0", "packs-INITIAL_FORMS": "0",
+        "packs-MIN_NUM_FORMS": "0", "packs-MAX_NUM_FORMS": "1000",
     }  # fmt: skip
     answer = client.post(url, form)
     assert answer.status_code == 302, answer.content.decode()[:2000]
@@ -128,3 +130,34 @@ def test_the_report_shows_the_brands_revenue_and_nothing_else(acme, rita, carol,
     assert "<td>2</td><td>4</td><td>2.5</td><td>1.5</td>" in totals  # Carol's two requests
     assert "9" not in totals  # Frank's are Globex's
     assert 'id="wholesale-balance">50</strong>' in page
+
+
+@pytest.mark.django_db
+def test_a_reseller_sets_its_stripe_secrets_which_are_never_shown_again(acme, rita):
+    client = console(rita)
+    url = f"/reseller/brands/brand/{acme.pk}/change/"
+    form = {
+        "name": "Acme AI", "logo_url": "", "primary_color": "#112233",
+        "support_email": "help@acme.test", "from_email": "", "markup_bp": "2500",
+        "all_models": "on", "stripe_secret_key": "sk_test_acme_secret",
+        "stripe_webhook_secret": "whsec_acme_secret",
+        "offers-TOTAL_FORMS": "0", "offers-INITIAL_FORMS": "0",
+        "offers-MIN_NUM_FORMS": "0", "offers-MAX_NUM_FORMS": "1000",
+        "packs-TOTAL_FORMS": "1", "packs-INITIAL_FORMS": "0",
+        "packs-MIN_NUM_FORMS": "0", "packs-MAX_NUM_FORMS": "1000",
+        "packs-0-name": "Acme 8k", "packs-0-credits_micros": str(8_000 * CREDIT),
+        "packs-0-price_cents": "1000", "packs-0-currency": "usd", "packs-0-active": "on",
+        "packs-0-sort_order": "0",
+    }  # fmt: skip
+    assert client.post(url, form).status_code == 302
+    acme.refresh_from_db()
+    assert (acme.stripe_secret_key, acme.stripe_webhook_secret) == (
+        "sk_test_acme_secret", "whsec_acme_secret")  # fmt: skip
+    assert acme.packs.get().name == "Acme 8k"
+    page = client.get(url).content.decode()
+    assert "sk_test_acme_secret" not in page and "whsec_acme_secret" not in page
+    form |= {"stripe_secret_key": "", "stripe_webhook_secret": "", "packs-TOTAL_FORMS": "0"}
+    form.pop("packs-0-name")
+    client.post(url, form)  # left empty: kept
+    acme.refresh_from_db()
+    assert acme.stripe_secret_key == "sk_test_acme_secret"

@@ -30,6 +30,8 @@ REVIEWED = {
     "legal/<slug:slug>/": "public pages",
     "posts/<slug:slug>/": "public posts",
     "stripe/webhook/<uuid:uuid>/": "Stripe's, signature-checked",
+    "stripe/brand/<slug:slug>/webhook/": "a brand's Stripe, signature-checked with its secret",
+    "settings/billing/buy/brand-pack/<int:pack_id>/": "only the caller's own brand's packs",
     "files/<uuid:asset_id>": "walked below",
 }
 V1_WITH_IDS = {"/v1/videos/{video_id}", "/v1/videos/{video_id}/content"}
