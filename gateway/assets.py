@@ -61,10 +61,11 @@ def signed_path(asset: Asset, *, ttl_s: int | None = None, now: float | None = N
     return f"/files/{asset.id}?{query}"
 
 
-def public_base(host: str | None, *, secure: bool) -> str:
-    """SITE_URL when set (production), else the host the request came to."""
+def public_base(host: str | None, *, secure: bool, brand_domain: str | None = None) -> str:
+    """SITE_URL when set (production), else the host the request came to. A white-label
+    brand's customer gets links on the brand's own domain (never ours) in production."""
     if settings.SITE_URL:
-        return settings.SITE_URL
+        return f"https://{brand_domain}" if brand_domain else settings.SITE_URL
     return f"{'https' if secure else 'http'}://{host or '127.0.0.1'}"
 
 

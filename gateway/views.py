@@ -16,8 +16,11 @@ from typing import Any, Protocol
 import aiohttp
 import orjson
 from asgiref.sync import sync_to_async
+from django.conf import settings
 
 from accounts.keys import AuthenticatedKey
+from accounts.models import User
+from brands import selectors as brands
 from catalog.pricing import TokenUsage
 from gateway import admission as adm
 from gateway import (
@@ -81,10 +84,15 @@ async def _finish(admission: adm.Admission, outcome: adm.Outcome) -> int:
     return await asyncio.shield(task)
 
 
-def _public_base(request: ApiRequest) -> str:
-    """Where our signed links start (SITE_URL, or the host the request came to)."""
-    secure = request.headers.get("x-forwarded-proto") == "https"
-    return assets.public_base(request.headers.get("host"), secure=secure)
+def _public_base(request: ApiRequest, brand_id: int | None) -> str:
+    """Where our signed links start (SITE_URL or the brand's domain, else the host the request
+    came to). X-Forwarded-Proto counts only behind our TLS proxy (BEHIND_TLS_PROXY)."""
+    secure = bool(settings.SECURE_PROXY_SSL_HEADER) and (
+        request.headers.get("x-forwarded-proto") == "https"
+    )
+    brand = brands.get(brand_id)
+    return assets.public_base(request.headers.get("host"), secure=secure,
+                              brand_domain=brand.domain if brand else None)  # fmt: skip
 
 
 def _idempotent(request: ApiRequest) -> idempotency.Requested | None:
@@ -93,18 +101,19 @@ def _idempotent(request: ApiRequest) -> idempotency.Requested | None:
 
 async def _replay(replay: idempotency.Replay, request: ApiRequest, dialect: Dialect) -> Response:
     """The answer to a retry of a finished request (gateway/idempotency.py)."""
-    base = _public_base(request)
     record = replay.record
     try:
-        payload = await sync_to_async(_replay_payload, thread_sensitive=False)(record, base)
+        payload = await sync_to_async(_replay_payload, thread_sensitive=False)(record, request)
     except ApiError as error:
         return dialect.error(error, record.request_id)
     headers = {"x-request-id": record.request_id, "idempotent-replayed": "true"}
     return json_response(payload, headers=headers)
 
 
-def _replay_payload(record: Any, base: str) -> dict[str, Any]:
+def _replay_payload(record: Any, request: ApiRequest) -> dict[str, Any]:
     kind, _, refs = record.result.partition(":")
+    brand_id = User.objects.filter(pk=record.user_id).values_list("brand_id", flat=True).first()
+    base = _public_base(request, brand_id)
     if kind == "video":
         return videos.serialize(VideoJob.objects.select_related("asset").get(pk=refs))
     if kind == "assets":
@@ -442,12 +451,16 @@ async def _images(
             )
             return openai_error_response(error, request_id=request_id)
         outcome = adm.Outcome(Status.UPSTREAM_ERROR, 500, **base)  # if storing fails
+        # A brand's settings may need the database: read them off the event loop.
+        links_base = await sync_to_async(_public_base, thread_sensitive=False)(
+            request, admission.key.brand_id
+        )
         data, admission.result_ref = await images.answer(
             delivered,
             response_format=parsed.response_format,
             user_id=admission.key.owner_id,
             request_id=request_id,
-            base_url=_public_base(request),
+            base_url=links_base,
         )
         outcome = adm.Outcome(Status.OK, 200, units=len(data), **base)
     finally:
@@ -531,7 +544,6 @@ async def video_delete(request: ApiRequest) -> Response:
 async def video_content(request: ApiRequest) -> Response:
     """A redirect to our signed link of the stored file."""
     video_id = request.params["video_id"]
-    base = _public_base(request)
     variant = request.query.get("variant", "video")
 
     def locate(key: AuthenticatedKey) -> Response:
@@ -539,7 +551,7 @@ async def video_content(request: ApiRequest) -> Response:
             raise ApiError(400, f"Only variant=video is kept, not '{variant[:30]}'.",
                            param="variant")  # fmt: skip
         path = videos.content_path(key.owner_id, video_id)
-        return Response(302, b"", {"location": base + path})
+        return Response(302, b"", {"location": _public_base(request, key.brand_id) + path})
 
     return await _keyed(request, locate)
 

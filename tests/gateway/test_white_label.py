@@ -231,3 +231,23 @@ def test_the_reconciler_releases_a_stuck_requests_two_holds_together(gateway, sh
     assert (balance(carol), balance(rita)) == before
     assert Hold.objects.get(backs=hold).state == "released"
     assert_books_balance(carol, rita)
+
+
+def test_links_to_stored_files_are_on_the_brands_domain(gateway, shop, image_model, settings):
+    _, _, _, raw, client = shop
+    settings.SITE_URL = "https://api.reapi.example"
+    theirs = client.images.generate(model="sim-image", prompt="A boat", response_format="url")
+    assert theirs.data[0].url.startswith("https://acme.test/files/")
+    ours = gateway.client().images.generate(model="sim-image", prompt="A boat",
+                                            response_format="url")  # fmt: skip
+    assert ours.data[0].url.startswith("https://api.reapi.example/files/")
+
+
+def test_a_forwarded_proto_header_counts_only_behind_our_proxy(gateway, image_model, settings):
+    settings.SITE_URL = ""
+    spoofed = gateway.client(default_headers={"x-forwarded-proto": "https"})
+    answer = spoofed.images.generate(model="sim-image", prompt="A boat", response_format="url")
+    assert answer.data[0].url.startswith("http://127.0.0.1:")
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    answer = spoofed.images.generate(model="sim-image", prompt="A boat", response_format="url")
+    assert answer.data[0].url.startswith("https://127.0.0.1:")
