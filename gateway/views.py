@@ -451,10 +451,12 @@ async def _images(
             )
             return openai_error_response(error, request_id=request_id)
         outcome = adm.Outcome(Status.UPSTREAM_ERROR, 500, **base)  # if storing fails
-        # A brand's settings may need the database: read them off the event loop.
-        links_base = await sync_to_async(_public_base, thread_sensitive=False)(
-            request, admission.key.brand_id
-        )
+        # A brand's settings may need the database: read them off the event loop (ours never).
+        brand_id = admission.key.brand_id
+        links_base = (
+            _public_base(request, None) if brand_id is None
+            else await sync_to_async(_public_base, thread_sensitive=False)(request, brand_id)
+        )  # fmt: skip
         data, admission.result_ref = await images.answer(
             delivered,
             response_format=parsed.response_format,
