@@ -4,6 +4,8 @@ from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, Permis
 from django.db import models
 from django.utils import timezone
 
+from reapi.encryption import EncryptedCharField
+
 
 class UserManager(BaseUserManager["User"]):
     use_in_migrations = True
@@ -45,8 +47,8 @@ class User(AbstractBaseUser, PermissionsMixin):
     # Set when the customer closes the account; the row stays for the ledger's sake.
     closed_at = models.DateTimeField(null=True, blank=True)
     # Signs the webhooks we send this account (Standard Webhooks: "whsec_" + base64 key);
-    # made on first use, rotated in Settings → API keys.
-    webhook_secret = models.CharField(max_length=80, blank=True)
+    # made on first use, rotated in Settings → API keys. Encrypted at rest.
+    webhook_secret = EncryptedCharField(max_length=80, blank=True)
     # Set automatically when the account hammers refused requests (gateway/limits.py): API
     # calls get 429 until then. Staff can lift it early in admin.
     blocked_until = models.DateTimeField(null=True, blank=True)

@@ -9,6 +9,7 @@ from django.db import models
 from django.utils import timezone
 
 from accounts.models import User
+from reapi.encryption import EncryptedCharField
 
 _colour = RegexValidator(r"^#[0-9a-fA-F]{6}$", "A colour as #rrggbb.")
 _host = RegexValidator(
@@ -56,8 +57,8 @@ class Brand(models.Model):
     )
     # The brand's own Stripe account, for its packs (docs/white-label.md); both empty: its
     # customers get credits from the reseller's console only. Never shown back in admin.
-    stripe_secret_key = models.CharField(max_length=255, blank=True)
-    stripe_webhook_secret = models.CharField(max_length=255, blank=True)
+    stripe_secret_key = EncryptedCharField(max_length=255, blank=True)
+    stripe_webhook_secret = EncryptedCharField(max_length=255, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -12,6 +12,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
+from reapi.encryption import EncryptedCharField
+
 TASK_AUTH_SCHEMES = ("bearer", "token", "x-api-key", "none")  # how a task API takes our key
 
 
@@ -29,8 +31,8 @@ class Provider(models.Model):
     name = models.CharField(max_length=100)
     kind = models.CharField(max_length=20, choices=Kind.choices)
     base_url = models.URLField(max_length=300)
-    # The provider's secret. Admin never renders it back; see catalog/admin.py.
-    api_key = models.CharField(max_length=500, blank=True)
+    # The provider's secret, encrypted at rest. Admin never renders it back (catalog/admin.py).
+    api_key = EncryptedCharField(max_length=500, blank=True)
     enabled = models.BooleanField(default=True)
     connect_timeout_ms = models.PositiveIntegerField(default=1000)
     # Streams: how long to wait for the first event before failing over.

@@ -19,6 +19,9 @@ VAR_DIR = Path(env_str("REAPI_VAR_DIR", str(BASE_DIR / "var")))
 
 DEBUG = env_bool("DEBUG", default=False)
 SECRET_KEY = env_str("SECRET_KEY") or secret_key_from_file(VAR_DIR / "secret_key")
+# Keys for the secrets stored encrypted (reapi/encryption.py): comma-separated, the first
+# encrypts, all decrypt. Empty: SECRET_KEY. A deployment sets its own (docs/deploy.md).
+SECRETS_ENCRYPTION_KEYS = env_list("SECRETS_ENCRYPTION_KEYS", default="")
 # `.localhost`: the demo's white-label brand on acme.localhost (browsers resolve it here).
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", default="127.0.0.1,localhost,.localhost,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", default="")

@@ -1,0 +1,112 @@
+"""Secrets at rest: the upstream providers' API keys, brands' Stripe secrets and customers'
+webhook signing secrets are stored encrypted (Fernet: AES-128-CBC with an HMAC-SHA256), never
+as the plain text a database dump, a replica or a backup would show.
+
+Keys come from SECRETS_ENCRYPTION_KEYS (comma-separated, any long random strings; each is
+stretched into a Fernet key with HKDF-SHA256). The first one encrypts; every one decrypts,
+so a key is rotated by putting a new one first, running `manage.py reencrypt_secrets`, then
+removing the old one. Unset, the one key is SECRET_KEY (so `make run` needs nothing); a
+deployment should set its own, because rotating SECRET_KEY would otherwise lose the secrets.
+
+A stored value is "" (no secret) or "enc1:" + a Fernet token. Encryption is randomised, so an
+encrypted column cannot be searched by value: nothing here looks a secret up, only reads it."""
+
+from __future__ import annotations
+
+import base64
+from functools import lru_cache
+from typing import Any
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from django.conf import settings
+from django.db import models
+
+PREFIX = "enc1:"
+
+
+class SecretUnreadable(Exception):
+    """A stored secret that none of the configured keys opens. The message names the field,
+    never the value."""
+
+
+def _fernet_key(material: str) -> bytes:
+    derived = HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=None, info=b"reapi secrets at rest v1"
+    ).derive(material.encode())
+    return base64.urlsafe_b64encode(derived)
+
+
+@lru_cache(maxsize=4)
+def _cipher(keys: tuple[str, ...]) -> MultiFernet:
+    return MultiFernet([Fernet(_fernet_key(k)) for k in keys])
+
+
+def cipher() -> MultiFernet:
+    keys = tuple(settings.SECRETS_ENCRYPTION_KEYS) or (settings.SECRET_KEY,)
+    return _cipher(keys)
+
+
+def encrypt(plain: str) -> str:
+    if not plain:
+        return ""
+    return PREFIX + cipher().encrypt(plain.encode()).decode()
+
+
+def decrypt(stored: str, *, where: str = "a secret") -> str:
+    if not stored:
+        return ""
+    if not stored.startswith(PREFIX):
+        raise SecretUnreadable(f"{where} is stored unencrypted; run the migrations")
+    try:
+        return cipher().decrypt(stored[len(PREFIX) :].encode()).decode()
+    except InvalidToken:
+        raise SecretUnreadable(
+            f"{where} cannot be decrypted with SECRETS_ENCRYPTION_KEYS (a key removed too soon?)"
+        ) from None
+
+
+class EncryptedCharField(models.CharField):
+    """A CharField whose value is encrypted in the database. `max_length` bounds the plain
+    text (forms and validation); the column is text, since the ciphertext is longer."""
+
+    def get_internal_type(self) -> str:
+        return "TextField"
+
+    def db_type(self, connection: Any) -> str | None:
+        return models.TextField().db_type(connection)
+
+    def cast_db_type(self, connection: Any) -> str | None:
+        return models.TextField().cast_db_type(connection)
+
+    def from_db_value(self, value: str | None, expression: Any, connection: Any) -> str | None:
+        if value is None:
+            return None
+        return decrypt(value, where=f"{self.model._meta.label}.{self.name}")
+
+    def get_prep_value(self, value: Any) -> Any:
+        value = super().get_prep_value(value)
+        return encrypt(value) if isinstance(value, str) else value
+
+
+def encrypt_column(model: type[models.Model], field: str) -> int:
+    """Encrypt the plain values of `model.field` in place (a migration's step, on a column
+    still declared as plain text). Returns how many rows changed."""
+    changed = 0
+    for pk, value in model._default_manager.exclude(**{field: ""}).values_list("pk", field):
+        if value and not value.startswith(PREFIX):
+            model._default_manager.filter(pk=pk).update(**{field: encrypt(value)})
+            changed += 1
+    return changed
+
+
+def decrypt_column(model: type[models.Model], field: str) -> int:
+    """The reverse of encrypt_column, for migrating back."""
+    changed = 0
+    for pk, value in model._default_manager.exclude(**{field: ""}).values_list("pk", field):
+        if value and value.startswith(PREFIX):
+            where = f"{model._meta.label}.{field}"
+            model._default_manager.filter(pk=pk).update(**{field: decrypt(value, where=where)})
+            changed += 1
+    return changed
