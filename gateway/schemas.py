@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 
 from gateway import sniff, webhooks
-from gateway.errors import ApiError, bad_request
+from gateway.errors import bad_request
 
 MAX_N = 8
 MAX_DEPTH = 64
@@ -456,7 +456,7 @@ def parse_video_form(fields: dict[str, str], files: dict[str, list[Any]]) -> Vid
     file (an image, or a video for a tool)."""
     unexpected = next((name for name in files if name != "input_reference"), None)
     if unexpected:
-        raise ApiError(400, f"Unexpected file field '{unexpected[:50]}'.", param=unexpected[:50])
+        raise bad_request(f"Unexpected file field '{unexpected[:50]}'.", param=unexpected[:50])
     reference = files["input_reference"][0] if "input_reference" in files else None
     return parse_video(fields, reference)
 

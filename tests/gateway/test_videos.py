@@ -210,6 +210,24 @@ def test_bad_video_requests_get_a_400_and_change_nothing(gateway, video_model, b
     assert gateway.sim.request_count("v") == 0
 
 
+def test_an_unexpected_file_is_refused_as_image_edits_refuse_it(gateway, video_model):
+    """The same error, code included, whichever form endpoint gets a file it does not take."""
+    png = ("in.png", b"\x89PNG\r\n\x1a\n....", "image/png")
+    before = gateway.balance()
+    answers = [
+        requests.post(
+            gateway.url + path, files={"photo": png}, data={"model": model, "prompt": "x"},
+            headers={"authorization": f"Bearer {gateway.raw_key}"}, timeout=5,
+        ).json()["error"]
+        for path, model in (("/v1/videos", "sim-video"), ("/v1/images/edits", "sim-video"))
+    ]  # fmt: skip
+    assert answers[0] == answers[1] == {
+        "message": "Unexpected file field 'photo'.", "type": "invalid_request_error",
+        "param": "photo", "code": "invalid_value",
+    }  # fmt: skip
+    assert gateway.balance() == before and not VideoJob.objects.exists()
+
+
 def test_a_submission_no_upstream_accepts_charges_nothing(gateway, video_model):
     gateway.sim.set_fault("v", status=503)
     before = gateway.balance()
