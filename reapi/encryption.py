@@ -110,3 +110,19 @@ def decrypt_column(model: type[models.Model], field: str) -> int:
             model._default_manager.filter(pk=pk).update(**{field: decrypt(value, where=where)})
             changed += 1
     return changed
+
+
+def seal_in_place(app_label: str, model_name: str, *fields: str) -> Any:
+    """The migration step that encrypts existing plain values of `fields` (reversible): use
+    it between an AlterField to TextField and one to EncryptedCharField."""
+    from django.db import migrations
+
+    def forward(apps, schema_editor) -> None:
+        for field in fields:
+            encrypt_column(apps.get_model(app_label, model_name), field)
+
+    def backward(apps, schema_editor) -> None:
+        for field in fields:
+            decrypt_column(apps.get_model(app_label, model_name), field)
+
+    return migrations.RunPython(forward, backward)

@@ -13,7 +13,7 @@ from accounts import services
 from brands.models import Brand
 from catalog import selectors
 from catalog.models import Model, Provider, Route
-from reapi.encryption import PREFIX, SecretUnreadable, decrypt_column, encrypt_column
+from reapi.encryption import PREFIX, SecretUnreadable, encrypt_column, seal_in_place
 
 PROVIDER_KEY = "sk-upstream-0123456789abcdef"
 OLD, NEW = "old-key-material-0123456789", "new-key-material-9876543210"
@@ -117,17 +117,19 @@ def test_the_migration_encrypts_plain_rows_in_place_and_back():
         cursor.execute(
             "UPDATE catalog_provider SET api_key = %s WHERE id = %s", [PROVIDER_KEY, provider.pk]
         )
-    # The model as the migration's step sees it: the column declared as plain text.
+    # The step as the migrations run it, on the models as they stand at that point (the
+    # column declared as plain text).
     state = MigrationExecutor(connection).loader.project_state(
         ("catalog", "0005_price_notice"), at_end=True
     )
-    historical = state.apps.get_model("catalog", "Provider")
-    assert encrypt_column(historical, "api_key") == 1
-    assert encrypt_column(historical, "api_key") == 0  # again: nothing left to seal
+    step = seal_in_place("catalog", "Provider", "api_key")
+    step.code(state.apps, None)
     assert stored("catalog_provider", "api_key", provider.pk).startswith(PREFIX)
     assert Provider.objects.get(pk=provider.pk).api_key == PROVIDER_KEY
+    # Again: nothing left to seal.
+    assert encrypt_column(state.apps.get_model("catalog", "Provider"), "api_key") == 0
 
-    assert decrypt_column(historical, "api_key") == 1
+    step.reverse_code(state.apps, None)
     assert stored("catalog_provider", "api_key", provider.pk) == PROVIDER_KEY
     with pytest.raises(SecretUnreadable, match="unencrypted"):
         Provider.objects.get(pk=provider.pk)

@@ -5,20 +5,6 @@ from django.db import migrations, models
 
 import reapi.encryption
 
-FIELDS = ("stripe_secret_key", "stripe_webhook_secret")
-
-
-def encrypt(apps, schema_editor):
-    model = apps.get_model("brands", "Brand")
-    for field in FIELDS:
-        reapi.encryption.encrypt_column(model, field)
-
-
-def decrypt(apps, schema_editor):
-    model = apps.get_model("brands", "Brand")
-    for field in FIELDS:
-        reapi.encryption.decrypt_column(model, field)
-
 
 class Migration(migrations.Migration):
     dependencies = [("brands", "0003_stripe_and_packs")]
@@ -26,7 +12,7 @@ class Migration(migrations.Migration):
     operations = [
         migrations.AlterField("brand", "stripe_secret_key", models.TextField(blank=True)),
         migrations.AlterField("brand", "stripe_webhook_secret", models.TextField(blank=True)),
-        migrations.RunPython(encrypt, decrypt),
+        reapi.encryption.seal_in_place("brands", "Brand", "stripe_secret_key", "stripe_webhook_secret"),
         migrations.AlterField(
             "brand", "stripe_secret_key", reapi.encryption.EncryptedCharField(blank=True, max_length=255)
         ),

@@ -5,27 +5,13 @@ from django.db import migrations, models
 
 import reapi.encryption
 
-FIELDS = ("api_key",)
-
-
-def encrypt(apps, schema_editor):
-    model = apps.get_model("catalog", "Provider")
-    for field in FIELDS:
-        reapi.encryption.encrypt_column(model, field)
-
-
-def decrypt(apps, schema_editor):
-    model = apps.get_model("catalog", "Provider")
-    for field in FIELDS:
-        reapi.encryption.decrypt_column(model, field)
-
 
 class Migration(migrations.Migration):
     dependencies = [("catalog", "0005_price_notice")]
 
     operations = [
         migrations.AlterField("provider", "api_key", models.TextField(blank=True)),
-        migrations.RunPython(encrypt, decrypt),
+        reapi.encryption.seal_in_place("catalog", "Provider", "api_key"),
         migrations.AlterField(
             "provider", "api_key", reapi.encryption.EncryptedCharField(blank=True, max_length=500)
         ),
