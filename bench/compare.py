@@ -37,9 +37,10 @@ from simulator.testing import closed_port, free_port, start_simulator  # noqa: E
 
 CONCURRENCY = (1, 16, 64)
 STREAM_CONCURRENCY = (1, 16)
-# "Below saturation": c=16 held at this share of reAPI's closed-loop c=16 rate (hey -q).
+# "Below saturation": at most 16 at once, at these shares of reAPI's closed-loop c=16 rate.
 PACED_CONCURRENCY = 16
-PACED_SHARE = 0.5
+PACED_SHARES = (0.25, 0.5)
+PACED_TARGET_SHARE = 0.5  # the one the target row reads: the busier of the two
 MODEL = "gpt-5-mini"
 FAILOVER = {"refuses the connection": "bench-failover-refused", "answers 503": "bench-failover-503"}
 UPSTREAM, REAPI, LITELLM = "upstream", "reAPI", "LiteLLM"
@@ -142,12 +143,12 @@ def paced_cell(t: Target, rate: float, seconds: float, db: str) -> Cell:
     )  # fmt: skip
 
 
-def paced_rates(nonstream: dict[tuple[int, str], Cell]) -> dict[str, float]:
-    """The rate each target is held at: PACED_SHARE of reAPI's closed-loop c=16 rate for the
+def paced_rates(nonstream: dict[tuple[int, str], Cell], share: float) -> dict[str, float]:
+    """The rate each target is held at: `share` of reAPI's closed-loop c=16 rate for the
     upstream and reAPI (the same rate, so "added" compares like with like); LiteLLM at the
-    same rate if it can take it, else at PACED_SHARE of its own."""
-    rate = max(10.0, round(nonstream[(PACED_CONCURRENCY, REAPI)].rps * PACED_SHARE / 10) * 10)
-    own = max(10.0, round(nonstream[(PACED_CONCURRENCY, LITELLM)].rps * PACED_SHARE / 10) * 10)
+    same rate if it can take it, else at `share` of its own."""
+    rate = max(10.0, round(nonstream[(PACED_CONCURRENCY, REAPI)].rps * share / 10) * 10)
+    own = max(10.0, round(nonstream[(PACED_CONCURRENCY, LITELLM)].rps * share / 10) * 10)
     return {UPSTREAM: rate, REAPI: rate, LITELLM: min(rate, own)}
 
 
@@ -198,14 +199,14 @@ def idle_cpu_percent(pid: int, seconds: float = 2.0) -> float:
     return procs.cpu_delta(before, procs.tree_snapshot(pid)) / seconds * 100
 
 
-def memory(pid: int) -> dict[str, float]:
-    """RSS of the server's main process and of each worker, in MB."""
+def memory(pid: int, measure: Callable[[int], float] = procs.rss_mb) -> dict[str, float]:
+    """RSS (or another `measure`) of the server's main process and of each worker, in MiB."""
     workers = procs.workers(pid)
     if not workers:  # one worker: uvicorn and LiteLLM serve from the main process itself
-        return {"single process": procs.rss_mb(pid)}
-    rows = {"main process": procs.rss_mb(pid)}
+        return {"single process": measure(pid)}
+    rows = {"main process": measure(pid)}
     for i, worker in enumerate(workers, 1):
-        rows[f"worker {i}"] = procs.rss_mb(worker)
+        rows[f"worker {i}"] = measure(worker)
     return rows
 
 
@@ -256,7 +257,9 @@ def ratio(a: float, b: float) -> str:
     return f"{a / b:.2f}×" if b and a == a and b == b else "n/a"
 
 
-def machine_facts(args: argparse.Namespace, env: dict[str, str], litellm_version: str) -> str:
+def machine_facts(
+    args: argparse.Namespace, env: dict[str, str], litellm_version: str, autovacuum: str
+) -> str:
     cpu = next(
         (
             line.split(":", 1)[1].strip()
@@ -273,13 +276,14 @@ def machine_facts(args: argparse.Namespace, env: dict[str, str], litellm_version
         f"Machine: {os.cpu_count()} CPUs (nproc) {cpu}, Linux {platform.release()}, "
         f"Python {platform.python_version()}. "
         f"reAPI: uvicorn, {args.workers} workers, PostgreSQL "
-        f"`{reapi_server.redacted(env['DATABASE_URL'])}`, Redis "
+        f"`{reapi_server.redacted(env['DATABASE_URL'])}` (VACUUM ANALYZE before the run; "
+        f"autovacuum {autovacuum}), Redis "
         f"`{reapi_server.redacted(env['REDIS_URL'])}`. "
         f"LiteLLM {litellm_version}: `litellm --num_workers {args.workers}`, no database, "
         f"no Redis. Upstream: the bundled simulator (1 process, instant answers). "
         f"Cells: {args.seconds:g} s each; failover: {args.failover_requests} sequential "
-        f"requests per model. Load: {wrk_version} (non-stream, ≤2 threads), aiohttp (streams), "
-        f"requests (failover); all on the same 2-core box, loopback only."
+        f"requests per model. Load: {wrk_version} (non-stream, ≤2 threads), aiohttp (streams "
+        f"and paced), requests (failover); all on the same 2-core box, loopback only."
     )
 
 
@@ -311,24 +315,28 @@ def nonstream_table(cells: dict[tuple[int, str], Cell]) -> list[str]:
     return lines
 
 
-def paced_table(cells: dict[str, Cell]) -> list[str]:
+def paced_table(cells: dict[tuple[float, str], Cell]) -> list[str]:
     lines = [
-        "| target | rate asked /s | answered /s | p50 ms | p99 ms | added p50 ms | added p99 ms "
-        "| CPU ms/req | PG+Redis CPU ms/req | total CPU ms/req | started late | errors |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| share of reAPI's c=16 rate | target | rate asked /s | answered /s | p50 ms | p99 ms "
+        "| added p50 ms | added p99 ms | CPU ms/req | PG+Redis CPU ms/req | total CPU ms/req "
+        "| started late | errors |",
+        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
+        "| ---: |",
     ]
-    up = cells[UPSTREAM]
-    for name in (UPSTREAM, REAPI, LITELLM):
-        x = cells[name]
-        same_rate = x.extra["rate"] == up.extra["rate"]
-        added_p50, added_p99 = signed(x.p50 - up.p50), signed(x.p99 - up.p99)
-        if name == UPSTREAM or not same_rate:
-            added_p50 = added_p99 = "—"
-        lines.append(
-            f"| {name} | {f(x.extra['rate'], 0)} | {f(x.rps, 0)} | {f(x.p50)} | {f(x.p99)} "
-            f"| {added_p50} | {added_p99} | {f(x.cpu_ms, 3)} | {f(x.svc_ms, 3)} "
-            f"| {f(x.total_cpu_ms, 3)} | {x.extra['late']:.0f} | {x.errors} |"
-        )
+    for share in PACED_SHARES:
+        up = cells[(share, UPSTREAM)]
+        for name in (UPSTREAM, REAPI, LITELLM):
+            x = cells[(share, name)]
+            same_rate = x.extra["rate"] == up.extra["rate"]
+            added_p50, added_p99 = signed(x.p50 - up.p50), signed(x.p99 - up.p99)
+            if name == UPSTREAM or not same_rate:
+                added_p50 = added_p99 = "—"
+            lines.append(
+                f"| {share:.0%} | {name} | {f(x.extra['rate'], 0)} | {f(x.rps, 0)} | {f(x.p50)} "
+                f"| {f(x.p99)} | {added_p50} | {added_p99} | {f(x.cpu_ms, 3)} "
+                f"| {f(x.svc_ms, 3)} | {f(x.total_cpu_ms, 3)} | {x.extra['late']:.0f} "
+                f"| {x.errors} |"
+            )
     return lines
 
 
@@ -415,21 +423,26 @@ def memory_table(
     idle: dict[str, dict[str, float]],
     loaded: dict[str, dict[str, float]],
     idle_cpu: dict[str, float],
+    loaded_pss: dict[str, dict[str, float]],
 ) -> list[str]:
     lines = [
-        "| server | process | RSS idle MB | RSS after the load MB |",
-        "| --- | --- | ---: | ---: |",
+        "| server | process | RSS idle MiB | RSS after the load MiB | PSS after the load MiB |",
+        "| --- | --- | ---: | ---: | ---: |",
     ]
     for name in (REAPI, LITELLM, UPSTREAM):
         for proc, rss in idle[name].items():
             after = loaded[name].get(proc, float("nan"))
-            lines.append(f"| {name} | {proc} | {f(rss, 1)} | {f(after, 1)} |")
-        idle_workers = [v for k, v in idle[name].items() if k.startswith("worker")]
-        loaded_workers = [v for k, v in loaded[name].items() if k.startswith("worker")]
-        if idle_workers:
+            pss = loaded_pss[name].get(proc, float("nan"))
+            lines.append(f"| {name} | {proc} | {f(rss, 1)} | {f(after, 1)} | {f(pss, 1)} |")
+        in_workers = [
+            [v for k, v in rows[name].items() if k.startswith("worker")]
+            for rows in (idle, loaded, loaded_pss)
+        ]
+        if in_workers[0]:
             lines.append(
-                f"| {name} | **mean per worker** | {f(mean(idle_workers), 1)} "
-                f"| {f(mean(loaded_workers), 1)} |"
+                f"| {name} | **mean per worker** | "
+                + " | ".join(f(mean(values), 1) for values in in_workers)
+                + " |"
             )
     lines.append("")
     lines.append(
@@ -442,7 +455,7 @@ def memory_table(
 
 def targets_table(
     nonstream: dict[tuple[int, str], Cell],
-    paced: dict[str, Cell],
+    paced: dict[tuple[float, str], Cell],
     stream: dict[tuple[int, str], Cell],
     failover: dict[str, dict[str, FailoverSeries]],
     idle: dict[str, dict[str, float]],
@@ -457,8 +470,8 @@ def targets_table(
         return stream[(c, REAPI)].extra["ttfb_p50"] - stream[(c, UPSTREAM)].extra["ttfb_p50"]
 
     throughput = min(nonstream[(c, REAPI)].rps / nonstream[(c, LITELLM)].rps for c in (16, 64))
-    paced_rate = paced[REAPI].extra["rate"]
-    paced_added = paced[REAPI].p99 - paced[UPSTREAM].p99
+    paced_rate = paced[(PACED_TARGET_SHARE, REAPI)].extra["rate"]
+    paced_added = paced[(PACED_TARGET_SHARE, REAPI)].p99 - paced[(PACED_TARGET_SHARE, UPSTREAM)].p99
     stream_cpu = stream[(16, REAPI)].cpu_ms / stream[(16, LITELLM)].cpu_ms
     plain = failover[REAPI][MODEL].latency.pct(50)
     failover_added = max(failover[REAPI][m].latency.pct(50) - plain for m in FAILOVER.values())
@@ -469,7 +482,8 @@ def targets_table(
          f"{throughput:.2f}×", throughput >= 10),
         ("Added p50 ≤ 1 ms at c=1", f"{signed(added(nonstream, 1, 'p50'))} ms",
          added(nonstream, 1, "p50") <= 1),
-        (f"Added p99 ≤ 5 ms at c=16 below saturation (paced at {f(paced_rate, 0)}/s)",
+        (f"Added p99 ≤ 5 ms at c=16 below saturation (paced at {f(paced_rate, 0)}/s, "
+         f"{PACED_TARGET_SHARE:.0%} of saturation)",
          f"{signed(paced_added)} ms", paced_added <= 5),
         ("Streaming: added time to first byte ≤ 2 ms at c=1 (p50)",
          f"{signed(ttfb_added(1))} ms", ttfb_added(1) <= 2),
@@ -480,7 +494,7 @@ def targets_table(
         ("One account, 64 concurrent requests: no errors",
          f"{nonstream[(64, REAPI)].errors} errors", nonstream[(64, REAPI)].errors == 0),
         ("RSS per worker ≤ 100 MiB, idle and after the load",
-         f"{max(workers):.1f} MB at most", max(workers) <= 100),
+         f"{max(workers):.1f} MiB at most", max(workers) <= 100),
     ]  # fmt: skip
     return [
         "| target | this run | met |",
@@ -492,10 +506,16 @@ def targets_table(
 def report(
     facts: str,
     nonstream: dict[tuple[int, str], Cell],
-    paced: dict[str, Cell],
+    paced: dict[tuple[float, str], Cell],
     stream: dict[tuple[int, str], Cell],
     failover: dict[str, dict[str, FailoverSeries]],
-    mem: tuple[dict[str, dict[str, float]], dict[str, dict[str, float]], dict[str, float]],
+    # RSS idle, RSS after the load, idle CPU, PSS after the load
+    mem: tuple[
+        dict[str, dict[str, float]],
+        dict[str, dict[str, float]],
+        dict[str, float],
+        dict[str, dict[str, float]],
+    ],
 ) -> str:
     return "\n".join(
         [
@@ -522,9 +542,11 @@ def report(
             "",
             "wrk's closed loops above run at saturation. Here requests start on an even "
             f"schedule (aiohttp, `bench/pacedload.py`) over at most {PACED_CONCURRENCY} "
-            f"keep-alive connections: {PACED_SHARE:.0%} of reAPI's c={PACED_CONCURRENCY} "
-            "requests/s, the same rate for the upstream alone; LiteLLM at that rate, or at "
-            f"{PACED_SHARE:.0%} of its own if it cannot take it (then no added figures). "
+            "keep-alive connections: "
+            + " and ".join(f"{share:.0%}" for share in PACED_SHARES)
+            + f" of reAPI's c={PACED_CONCURRENCY} requests/s, the same rate for the upstream "
+            "alone; LiteLLM at that rate, or at that share of its own if it cannot take it "
+            "(then no added figures). "
             "Started late = requests whose start found every connection busy.",
             "",
             *paced_table(paced),
@@ -609,6 +631,7 @@ def main() -> None:
             reapi_server.ensure_default_database()
         say("preparing reAPI (migrate, catalog, bench key)")
         key = reapi_server.prepare(env, sim.base_url, dead_port)
+        autovacuum = reapi_server.vacuum(env["DATABASE_URL"])
         web_port = free_port()
         web = reapi_server.start(env, web_port, args.workers, run_dir / "reapi.log")
         reapi_server.wait_ready(web, web_port, key)
@@ -646,12 +669,13 @@ def main() -> None:
             for t in targets:  # the three targets back to back: drift hits them alike
                 say(f"non-stream, concurrency {c}: {t.name}")
                 nonstream[(c, t.name)] = nonstream_cell(t, c, args.seconds, db, wrk_log)
-        paced: dict[str, Cell] = {}
-        rates = paced_rates(nonstream)
-        for t in targets:
-            rate = rates[t.name]
-            say(f"non-stream, concurrency {PACED_CONCURRENCY} paced at {rate:g}/s: {t.name}")
-            paced[t.name] = paced_cell(t, rate, args.seconds, db)
+        paced: dict[tuple[float, str], Cell] = {}
+        for share in PACED_SHARES:
+            rates = paced_rates(nonstream, share)
+            for t in targets:
+                rate = rates[t.name]
+                say(f"non-stream, at most {PACED_CONCURRENCY} at once, {rate:g}/s: {t.name}")
+                paced[(share, t.name)] = paced_cell(t, rate, args.seconds, db)
         stream: dict[tuple[int, str], Cell] = {}
         for c in STREAM_CONCURRENCY:
             for t in targets:
@@ -664,9 +688,11 @@ def main() -> None:
                 by_name[name], args.failover_requests, limit_s=max(30.0, args.seconds * 10)
             )
         loaded_mem = {t.name: memory(t.pid) for t in targets}
+        loaded_pss = {t.name: memory(t.pid, procs.pss_mb) for t in targets}
 
-        facts = machine_facts(args, env, litellm_version)
-        text = report(facts, nonstream, paced, stream, failover, (idle_mem, loaded_mem, idle_cpu))
+        facts = machine_facts(args, env, litellm_version, autovacuum)
+        mem = (idle_mem, loaded_mem, idle_cpu, loaded_pss)
+        text = report(facts, nonstream, paced, stream, failover, mem)
         print(text)
         out = ROOT / "bench" / "results" / f"compare-{stamp}.md"
         out.write_text(text)

@@ -86,6 +86,18 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def pss_mb(pid: int) -> float:
+    """Proportional set size: each shared page (libraries, the page cache) split among the
+    processes that map it. What a worker really costs when several run side by side."""
+    try:
+        for line in (PROC / str(pid) / "smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) / 1024
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        pass
+    return float("nan")
+
+
 def workers(root: int) -> list[int]:
     """Worker processes under a server: both uvicorn --workers and LiteLLM's --num_workers spawn
     them through multiprocessing; its resource tracker is a helper, not a worker."""

@@ -80,6 +80,19 @@ def ensure_default_database() -> None:
         subprocess.run([*psql, f"create database {name}"], check=True, timeout=30)
 
 
+def vacuum(database_url: str) -> str:
+    """VACUUM ANALYZE the bench database and say whether autovacuum is on. Every request
+    updates its account's and key's rows twice and a hold once; a PostgreSQL with autovacuum
+    off (as on the development machines here) keeps every dead row from earlier runs, and
+    each run then measures a more bloated database than the one before."""
+    import psycopg  # the project's own driver, in the venv the bench runs from
+
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE")
+        row = conn.execute("SHOW autovacuum").fetchone()
+    return row[0] if row else "unknown"
+
+
 def prepare(env: dict[str, str], simulator_url: str, closed_port: int) -> str:
     """Migrate, load the demo catalog, add the failover models; return a fresh API key."""
     key = overhead.prepare(env)  # migrate, load_demo_catalog, bench user with credits, key
