@@ -21,6 +21,7 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
+from django.core import checks
 from django.db import models
 
 PREFIX = "enc1:"
@@ -46,6 +47,27 @@ def _cipher(keys: tuple[str, ...]) -> MultiFernet:
 def cipher() -> MultiFernet:
     keys = tuple(settings.SECRETS_ENCRYPTION_KEYS) or (settings.SECRET_KEY,)
     return _cipher(keys)
+
+
+@checks.register(checks.Tags.security, deploy=True)
+def check_keys(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """`check --deploy`: a deployment seals its secrets with keys of its own, long enough."""
+    keys = settings.SECRETS_ENCRYPTION_KEYS
+    if not keys:
+        return [checks.Warning(
+            "SECRETS_ENCRYPTION_KEYS is not set: stored secrets are sealed with a key made from "
+            "SECRET_KEY, so rotating SECRET_KEY would make them unreadable.",
+            hint="Set SECRETS_ENCRYPTION_KEYS to a long random value (docs/deploy.md).",
+            id="reapi.W001",
+        )]  # fmt: skip
+    if any(len(key) < 32 for key in keys):
+        return [checks.Warning(
+            "A key in SECRETS_ENCRYPTION_KEYS is shorter than 32 characters.",
+            hint="Use long random values, e.g. python -c 'import secrets; "
+            "print(secrets.token_urlsafe(48))'.",
+            id="reapi.W002",
+        )]  # fmt: skip
+    return []
 
 
 def encrypt(plain: str) -> str:
