@@ -111,6 +111,18 @@ class EncryptedCharField(models.CharField):
         value = super().get_prep_value(value)
         return encrypt(value) if isinstance(value, str) else value
 
+    def value_to_string(self, obj: models.Model) -> str:
+        """What `dumpdata` writes: the sealed value, so a fixture or backup made from the
+        database holds no secret in plain text either."""
+        return encrypt(self.value_from_object(obj) or "")
+
+    def to_python(self, value: Any) -> Any:
+        """`loaddata` reads the sealed value back (a secret itself never starts with the
+        prefix: provider keys, Stripe secrets and webhook secrets have their own)."""
+        if isinstance(value, str) and value.startswith(PREFIX):
+            return decrypt(value, where=f"{self.model._meta.label}.{self.name}")
+        return super().to_python(value)
+
 
 def encrypt_column(model: type[models.Model], field: str) -> int:
     """Encrypt the plain values of `model.field` in place (a migration's step, on a column

@@ -5,6 +5,7 @@ that uses them still gets the secret; keys rotate without losing one."""
 from __future__ import annotations
 
 import pytest
+from django.core import serializers
 from django.core.management import call_command
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
@@ -133,3 +134,15 @@ def test_the_migration_encrypts_plain_rows_in_place_and_back():
     assert stored("catalog_provider", "api_key", provider.pk) == PROVIDER_KEY
     with pytest.raises(SecretUnreadable, match="unencrypted"):
         Provider.objects.get(pk=provider.pk)
+
+
+@pytest.mark.django_db
+def test_a_dump_of_the_database_holds_the_secret_sealed_and_loads_back():
+    """dumpdata/loaddata: a fixture or backup made from the rows is as sealed as the rows."""
+    provider = provider_with_route(PROVIDER_KEY)
+    dumped = serializers.serialize("json", [provider])
+    assert PROVIDER_KEY not in dumped and PREFIX in dumped
+    Provider.objects.filter(pk=provider.pk).update(api_key="")
+    (restored,) = serializers.deserialize("json", dumped)
+    restored.save()
+    assert Provider.objects.get(pk=provider.pk).api_key == PROVIDER_KEY
