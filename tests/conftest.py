@@ -7,6 +7,7 @@ import os
 
 import pytest
 from django.core.cache import cache
+from django.core.management import call_command
 from django.test import Client
 
 from accounts.models import User
@@ -14,6 +15,16 @@ from billing import ledger
 from billing.models import CreditAccount
 
 CREDIT = 1_000_000  # micro-credits
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker) -> None:
+    """The test database is reused between runs (tests/settings.py). A run stopped inside a
+    transactional test (a killed CI job) leaves that test's rows behind, and the next run
+    started on them: duplicate emails, balances that were not its own. Empty it once before
+    this session's first test; no migration adds rows, so nothing else is lost."""
+    with django_db_blocker.unblock():
+        call_command("flush", interactive=False, verbosity=0)
 
 
 @pytest.fixture(autouse=True)
