@@ -107,7 +107,10 @@ def prepare(env: dict[str, str], simulator_url: str, closed_port: int) -> str:
     return key
 
 
-def start(env: dict[str, str], port: int, workers: int, log: Path) -> subprocess.Popen[bytes]:
+def start(
+    env: dict[str, str], port: int, workers: int, log: Path, *, root: Path = ROOT
+) -> subprocess.Popen[bytes]:
+    """reAPI from `root` (this tree, or another revision's worktree for bench/ab.py)."""
     args = [
         # reapi.serve: uvicorn with TCP_NODELAY on the shared socket (see its docstring).
         sys.executable, "-m", "reapi.serve", "--host", "127.0.0.1",
@@ -116,7 +119,7 @@ def start(env: dict[str, str], port: int, workers: int, log: Path) -> subprocess
     with log.open("ab") as out:
         # Its own session, so a Ctrl-C reaches only us and we stop it in order (by PID).
         return subprocess.Popen(  # noqa: S603
-            args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            args, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
 
 
