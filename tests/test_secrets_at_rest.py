@@ -146,3 +146,20 @@ def test_a_dump_of_the_database_holds_the_secret_sealed_and_loads_back():
     (restored,) = serializers.deserialize("json", dumped)
     restored.save()
     assert Provider.objects.get(pk=provider.pk).api_key == PROVIDER_KEY
+
+
+@pytest.mark.django_db
+def test_a_brands_pages_do_not_need_its_stripe_secrets(bob, settings):
+    """The brand snapshot (every page and API call of a brand's customers) never reads the
+    Stripe secrets: one no key opens any more breaks its Stripe checkout, not its site."""
+    from brands import selectors as brand_selectors
+
+    settings.SECRETS_ENCRYPTION_KEYS = [OLD]
+    brand = Brand.objects.create(
+        slug="acme", name="Acme", domain="acme.test", owner=bob,
+        stripe_secret_key="sk_test_acme_123", stripe_webhook_secret="whsec_acme_456",
+    )  # fmt: skip
+    settings.SECRETS_ENCRYPTION_KEYS = [NEW]
+    selectors.invalidate()  # every snapshot, the brands' included
+    assert brand_selectors.get(brand.pk).name == "Acme"
+    assert brand_selectors.for_host("acme.test").id == brand.pk
