@@ -6,13 +6,15 @@ class AccountsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from django.apps import apps
         from django.db.models.signals import post_migrate
 
         from accounts.staff_groups import ensure_groups
 
         # After every app's migrate (the last call sees every app's permissions).
         post_migrate.connect(ensure_groups, dispatch_uid="reapi-staff-groups")
-        _allauth_checks_with_email_unique_per_site()
+        if apps.is_installed("allauth.account"):  # not in an API-only process (REAPI_ROLE)
+            _allauth_checks_with_email_unique_per_site()
 
 
 UNIQUE_EMAIL_CHECK = "Using email as a login method requires ACCOUNT_UNIQUE_EMAIL"

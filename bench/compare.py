@@ -213,8 +213,11 @@ def memory(pid: int, measure: Callable[[int], float] = procs.rss_mb) -> dict[str
 # --- starting and warming up --------------------------------------------------------------
 
 
-def reapi_env(simulator_url: str) -> dict[str, str]:
+def reapi_env(simulator_url: str, role: str = "api") -> dict[str, str]:
+    """`role`: `api` is the production shape of the processes that serve /v1 (REAPI_ROLE,
+    docs/deploy.md); `all` also loads the pages (the admin, sign-in, dj-stripe)."""
     env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+    env["REAPI_ROLE"] = role
     env.setdefault("DATABASE_URL", reapi_server.DEFAULT_DATABASE_URL)
     env.setdefault("REDIS_URL", reapi_server.DEFAULT_REDIS_URL)
     env.update(
@@ -275,7 +278,7 @@ def machine_facts(
     return (
         f"Machine: {os.cpu_count()} CPUs (nproc) {cpu}, Linux {platform.release()}, "
         f"Python {platform.python_version()}. "
-        f"reAPI: uvicorn, {args.workers} workers, PostgreSQL "
+        f"reAPI: uvicorn, {args.workers} workers, role `{args.role}` (REAPI_ROLE), PostgreSQL "
         f"`{reapi_server.redacted(env['DATABASE_URL'])}` (VACUUM ANALYZE before the run; "
         f"autovacuum {autovacuum}), Redis "
         f"`{reapi_server.redacted(env['REDIS_URL'])}`. "
@@ -582,6 +585,10 @@ def parse_args() -> argparse.Namespace:
         "--seconds", type=float, help="per load cell, whole seconds (default 8, quick 3)"
     )
     parser.add_argument("--workers", type=int, default=2, help="uvicorn / LiteLLM workers")
+    parser.add_argument(
+        "--role", choices=("api", "all"), default="api",
+        help="reAPI's REAPI_ROLE: api (production's /v1 servers) or all (with the pages too)",
+    )  # fmt: skip
     parser.add_argument("--quick", action="store_true", help="short cells, fewer requests")
     parser.add_argument("--failover-requests", type=int, help="per model (default 200; quick 60)")
     args = parser.parse_args()
@@ -626,7 +633,7 @@ def main() -> None:
             cfg_path, lite_port, args.workers, run_dir / "litellm.log", run_dir
         )
 
-        env = reapi_env(sim.base_url)
+        env = reapi_env(sim.base_url, args.role)
         if "DATABASE_URL" not in os.environ:
             reapi_server.ensure_default_database()
         say("preparing reAPI (migrate, catalog, bench key)")

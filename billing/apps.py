@@ -6,9 +6,11 @@ class BillingConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from billing import (
-            signals,  # noqa: F401  (a credit account for every new user)
-            stripe_hooks,
-        )
+        from django.apps import apps
 
-        stripe_hooks.connect()  # Stripe webhooks (through dj-stripe) grant credits
+        from billing import signals  # noqa: F401  (a credit account for every new user)
+
+        if apps.is_installed("djstripe"):  # not in an API-only process (REAPI_ROLE)
+            from billing import stripe_hooks
+
+            stripe_hooks.connect()  # Stripe webhooks (through dj-stripe) grant credits

@@ -1,6 +1,6 @@
 """Run the ASGI app under uvicorn, one or more worker processes.
 
-    python -m reapi.serve --host 127.0.0.1 --port 8000 --workers 2
+    python -m reapi.serve --host 127.0.0.1 --port 8000 --workers 2 [--role api]
 
 Why not `uvicorn --workers N`: with several workers uvicorn binds the listening socket
 itself with protocol 0, and asyncio only turns Nagle's algorithm off (TCP_NODELAY) on
@@ -33,7 +33,12 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
     parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "1")))
     parser.add_argument("--log-level", default="info")
+    parser.add_argument(
+        "--role", choices=("all", "api"), default=os.environ.get("REAPI_ROLE") or "all",
+        help="all: the pages and the API; api: only the API (REAPI_ROLE, docs/deploy.md)",
+    )  # fmt: skip
     args = parser.parse_args()
+    os.environ["REAPI_ROLE"] = args.role  # read by the settings in every worker
     if args.workers > 1:
         _share_metrics()
     config = Config(

@@ -4,14 +4,21 @@ thread of the test process, so it shares the test database), in front of the rea
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
+import requests
 import uvicorn
+from django.conf import settings
 from django.core.cache import cache
 from openai import OpenAI
 
@@ -192,6 +199,63 @@ def database_url() -> str:
     user = db.get("USER") or "postgres"
     host, port = db.get("HOST") or "127.0.0.1", db.get("PORT") or 5432
     return f"postgres://{user}@{host}:{port}/{db['NAME']}"
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@contextmanager
+def web_servers(
+    *roles: str, workers: int, tmp_path: Path, env: dict[str, str] | None = None
+) -> Iterator[list[str]]:
+    """One `python -m reapi.serve` per role (`all`, `api`), each with `workers` worker
+    processes, on the test database and Redis, as on separate machines; yields their URLs."""
+    more = env or {}
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "reapi.settings",
+        "DATABASE_URL": database_url(),
+        "REDIS_URL": settings.REDIS_URL,
+        **more,
+        "CACHE_KEY_PREFIX": settings.CACHES["default"].get("KEY_PREFIX", "reapi"),
+        "LOG_LEVEL": "WARNING",
+        # The same secrets as this process: they open the providers' keys and sign links.
+        "SECRET_KEY": settings.SECRET_KEY,
+        "SECRETS_ENCRYPTION_KEYS": ",".join(settings.SECRETS_ENCRYPTION_KEYS),
+    }
+    processes, urls = [], []
+    try:
+        for n, role in enumerate(roles):
+            port = free_port()
+            metrics = tmp_path / f"metrics-{n}"
+            metrics.mkdir()
+            machine = {**env, "PROMETHEUS_MULTIPROC_DIR": str(metrics)}
+            processes.append(subprocess.Popen(  # noqa: S603 (our own server)
+                [sys.executable, "-m", "reapi.serve", "--host", "127.0.0.1", "--port", str(port),
+                 "--workers", str(workers), "--role", role, "--log-level", "warning"],
+                cwd=ROOT, env=machine,
+            ))  # fmt: skip
+            urls.append(f"http://127.0.0.1:{port}")
+        for url, process in zip(urls, processes, strict=True):
+            deadline = time.monotonic() + 30
+            while True:
+                assert process.poll() is None, "a web process exited"
+                try:
+                    if requests.get(url + "/v1/models", timeout=1).status_code == 401:
+                        break
+                except requests.RequestException:
+                    pass
+                assert time.monotonic() < deadline, "a web process did not start"
+                time.sleep(0.2)
+        yield urls
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
 
 
 def first_route_to(gateway: Gateway, *, kind: str, scope: str, upstream_model: str) -> Provider:

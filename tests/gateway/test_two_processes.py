@@ -1,7 +1,7 @@
 """Two web servers of two worker processes each, sharing Redis (and the test database), as on
-two machines: a route's breaker opened by one server's requests is skipped by the other
-within a second, a rate limit counts both servers' requests together, and each server's
-/metrics sums its own workers.
+two machines, the second an API-only server (REAPI_ROLE=api): a route's breaker opened by one
+server's requests is skipped by the other within a second, a rate limit counts both servers'
+requests together, and each server's /metrics sums its own workers.
 
 Needs Redis: CI always has it; without REDIS_URL (the embedded default, one process) this
 module is skipped."""
@@ -9,21 +9,16 @@ module is skipped."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import requests
 from django.conf import settings
 
 from accounts import keys
-from simulator.testing import free_port
-from tests.gateway.conftest import database_url
+from tests.gateway.conftest import web_servers
 
-ROOT = Path(__file__).resolve().parents[2]
 HELLO = [{"role": "user", "content": "Hi"}]
 IN_CI = os.environ.get("CI") == "true"
 
@@ -34,45 +29,9 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture
 def two_servers(gateway, tmp_path) -> Iterator[list[str]]:
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "reapi.settings",
-        "DATABASE_URL": database_url(),
-        "REDIS_URL": settings.REDIS_URL,
-        "CACHE_KEY_PREFIX": settings.CACHES["default"].get("KEY_PREFIX", "reapi"),
-        "LOG_LEVEL": "WARNING",
-    }
-    processes, urls = [], []
-    for n in range(2):
-        port = free_port()
-        machine = {**env, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / f"metrics-{n}")}
-        processes.append(subprocess.Popen(  # noqa: S603 (our own server)
-            [sys.executable, "-m", "reapi.serve", "--host", "127.0.0.1", "--port", str(port),
-             "--workers", "2", "--log-level", "warning"],
-            cwd=ROOT, env=machine,
-        ))  # fmt: skip
-        urls.append(f"http://127.0.0.1:{port}")
-    try:
-        for url, process in zip(urls, processes, strict=True):
-            deadline = time.monotonic() + 30
-            while True:
-                assert process.poll() is None, "a web process exited"
-                try:
-                    if requests.get(url + "/v1/models", timeout=1).status_code == 401:
-                        break
-                except requests.RequestException:
-                    pass
-                assert time.monotonic() < deadline, "a web process did not start"
-                time.sleep(0.2)
+    # The second is an API-only server (REAPI_ROLE=api): shared state is the same for it.
+    with web_servers("all", "api", workers=2, tmp_path=tmp_path) as urls:
         yield urls
-    finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
 
 
 def _chat(url: str, key: str) -> requests.Response:

@@ -1,0 +1,33 @@
+"""URLs of an API-only process (REAPI_ROLE=api): /v1 itself is the gateway's ASGI app
+(reapi/asgi.py); Django serves only what a load balancer, Prometheus and an asset link need.
+Anything else is a page, served by the `all` processes: here it is a 404 in the API's shape."""
+
+from django.http import HttpRequest, JsonResponse
+from django.urls import path
+
+from gateway import web as gateway_web
+from reapi import ops
+
+urlpatterns = [
+    path("healthz", ops.healthz, name="healthz"),
+    path("readyz", ops.readyz, name="readyz"),
+    path("metrics", ops.metrics_view, name="metrics"),
+    path("files/<uuid:asset_id>", gateway_web.file, name="asset-file"),
+]
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    message = f"Invalid URL ({request.method} {request.path}): this server only serves the API."
+    error = {"message": message, "type": "invalid_request_error", "param": None,
+             "code": "unknown_url"}  # fmt: skip
+    return JsonResponse({"error": error}, status=404)
+
+
+def server_error(request: HttpRequest) -> JsonResponse:
+    error = {"message": "The server had an error processing your request.",
+             "type": "server_error", "param": None, "code": "server_error"}  # fmt: skip
+    return JsonResponse({"error": error}, status=500)
+
+
+handler404 = not_found
+handler500 = server_error
