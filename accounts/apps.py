@@ -13,7 +13,7 @@ class AccountsConfig(AppConfig):
 
         # After every app's migrate (the last call sees every app's permissions).
         post_migrate.connect(ensure_groups, dispatch_uid="reapi-staff-groups")
-        if apps.is_installed("allauth.account"):  # not in an API-only process (REAPI_ROLE)
+        if apps.is_installed("allauth.account"):  # not in an API-only process (settings_api)
             _allauth_checks_with_email_unique_per_site()
 
 

@@ -45,6 +45,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=5.0, help="per wrk cell")
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument(
+        "--role", choices=("all", "api"), default="all",
+        help="reapi.serve --role for both (api only when both revisions have it)",
+    )  # fmt: skip
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16])
     args = parser.parse_args()
 
@@ -67,7 +71,7 @@ def main() -> None:
         for name, root in (("A (this tree)", ROOT), (f"B ({args.base})", tree)):
             port = free_port()
             log = run_dir / f"{name.split()[0]}.log"
-            process = reapi_server.start(env, port, args.workers, log, root=root)
+            process = reapi_server.start(env, port, args.workers, log, root=root, role=args.role)
             servers[name] = (process, port)
         for process, port in servers.values():
             reapi_server.wait_ready(process, port, key)

@@ -213,11 +213,8 @@ def memory(pid: int, measure: Callable[[int], float] = procs.rss_mb) -> dict[str
 # --- starting and warming up --------------------------------------------------------------
 
 
-def reapi_env(simulator_url: str, role: str = "api") -> dict[str, str]:
-    """`role`: `api` is the production shape of the processes that serve /v1 (REAPI_ROLE,
-    docs/deploy.md); `all` also loads the pages (the admin, sign-in, dj-stripe)."""
+def reapi_env(simulator_url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
-    env["REAPI_ROLE"] = role
     env.setdefault("DATABASE_URL", reapi_server.DEFAULT_DATABASE_URL)
     env.setdefault("REDIS_URL", reapi_server.DEFAULT_REDIS_URL)
     env.update(
@@ -278,7 +275,7 @@ def machine_facts(
     return (
         f"Machine: {os.cpu_count()} CPUs (nproc) {cpu}, Linux {platform.release()}, "
         f"Python {platform.python_version()}. "
-        f"reAPI: uvicorn, {args.workers} workers, role `{args.role}` (REAPI_ROLE), PostgreSQL "
+        f"reAPI: uvicorn, {args.workers} workers, `--role {args.role}`, PostgreSQL "
         f"`{reapi_server.redacted(env['DATABASE_URL'])}` (VACUUM ANALYZE before the run; "
         f"autovacuum {autovacuum}), Redis "
         f"`{reapi_server.redacted(env['REDIS_URL'])}`. "
@@ -587,7 +584,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2, help="uvicorn / LiteLLM workers")
     parser.add_argument(
         "--role", choices=("api", "all"), default="api",
-        help="reAPI's REAPI_ROLE: api (production's /v1 servers) or all (with the pages too)",
+        help="reAPI's reapi.serve --role: api (the /v1 servers of production) or all (pages too)",
     )  # fmt: skip
     parser.add_argument("--quick", action="store_true", help="short cells, fewer requests")
     parser.add_argument("--failover-requests", type=int, help="per model (default 200; quick 60)")
@@ -633,14 +630,14 @@ def main() -> None:
             cfg_path, lite_port, args.workers, run_dir / "litellm.log", run_dir
         )
 
-        env = reapi_env(sim.base_url, args.role)
+        env = reapi_env(sim.base_url)
         if "DATABASE_URL" not in os.environ:
             reapi_server.ensure_default_database()
         say("preparing reAPI (migrate, catalog, bench key)")
         key = reapi_server.prepare(env, sim.base_url, dead_port)
         autovacuum = reapi_server.vacuum(env["DATABASE_URL"])
         web_port = free_port()
-        web = reapi_server.start(env, web_port, args.workers, run_dir / "reapi.log")
+        web = reapi_server.start(env, web_port, args.workers, run_dir / "reapi.log", role=args.role)
         reapi_server.wait_ready(web, web_port, key)
         say("reAPI ready; waiting for LiteLLM")
         litellm_proxy.wait_ready(lite, lite_port, master_key)

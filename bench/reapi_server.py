@@ -108,13 +108,24 @@ def prepare(env: dict[str, str], simulator_url: str, closed_port: int) -> str:
 
 
 def start(
-    env: dict[str, str], port: int, workers: int, log: Path, *, root: Path = ROOT
+    env: dict[str, str],
+    port: int,
+    workers: int,
+    log: Path,
+    *,
+    root: Path = ROOT,
+    role: str = "api",
 ) -> subprocess.Popen[bytes]:
-    """reAPI from `root` (this tree, or another revision's worktree for bench/ab.py)."""
+    """reAPI from `root` (this tree, or another revision's worktree for bench/ab.py).
+
+    `role`: `api` is production's shape of the servers of /v1 (docs/deploy.md, an API-only
+    pool); `all` also loads the pages, as `make run` does. Revisions before the roles know
+    only `all`."""
     args = [
         # reapi.serve: uvicorn with TCP_NODELAY on the shared socket (see its docstring).
         sys.executable, "-m", "reapi.serve", "--host", "127.0.0.1",
         "--port", str(port), "--workers", str(workers), "--log-level", "warning",
+        *(["--role", role] if role != "all" else []),
     ]  # fmt: skip
     with log.open("ab") as out:
         # Its own session, so a Ctrl-C reaches only us and we stop it in order (by PID).

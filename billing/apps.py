@@ -10,7 +10,7 @@ class BillingConfig(AppConfig):
 
         from billing import signals  # noqa: F401  (a credit account for every new user)
 
-        if apps.is_installed("djstripe"):  # not in an API-only process (REAPI_ROLE)
+        if apps.is_installed("djstripe"):  # not in an API-only process (settings_api)
             from billing import stripe_hooks
 
             stripe_hooks.connect()  # Stripe webhooks (through dj-stripe) grant credits

@@ -37,13 +37,6 @@ def env_int(name: str, *, default: int) -> int:
         raise ImproperlyConfiguredEnv(f"{name} must be an integer, got {raw!r}") from None
 
 
-def env_choice(name: str, choices: tuple[str, ...], *, default: str) -> str:
-    raw = os.environ.get(name, "").strip().lower() or default
-    if raw not in choices:
-        raise ImproperlyConfiguredEnv(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
-    return raw
-
-
 def env_list(name: str, *, default: str = "") -> list[str]:
     raw = os.environ.get(name, default)
     return [item.strip() for item in raw.split(",") if item.strip()]

@@ -34,11 +34,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "1")))
     parser.add_argument("--log-level", default="info")
     parser.add_argument(
-        "--role", choices=("all", "api"), default=os.environ.get("REAPI_ROLE") or "all",
-        help="all: the pages and the API; api: only the API (REAPI_ROLE, docs/deploy.md)",
+        "--role", choices=("all", "api"), default="all",
+        help="all: the pages and the API; api: only the API (reapi/settings_api.py)",
     )  # fmt: skip
     args = parser.parse_args()
-    os.environ["REAPI_ROLE"] = args.role  # read by the settings in every worker
+    if args.role == "api":  # the workers inherit it
+        os.environ["DJANGO_SETTINGS_MODULE"] = "reapi.settings_api"
     if args.workers > 1:
         _share_metrics()
     config = Config(

@@ -11,14 +11,7 @@ from pathlib import Path
 
 import dj_database_url
 
-from reapi.env import (
-    env_bool,
-    env_choice,
-    env_int,
-    env_list,
-    env_str,
-    secret_key_from_file,
-)
+from reapi.env import env_bool, env_int, env_list, env_str, secret_key_from_file
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # Local state of the embedded default (SQLite file, media, broker queue, generated secret).
@@ -72,25 +65,6 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "reapi.urls"
-
-# What this process serves (docs/deploy.md, "An API-only pool"). `all`: the pages and the
-# API. `api`: /v1 and what load balancers, Prometheus and asset links need (reapi/urls_api.py),
-# without the apps only pages use (the admin, sign-in, Stripe through dj-stripe, DRF): about
-# 16 MiB less per worker, measured in bench/. Money, keys and catalog are the same models.
-REAPI_ROLE = env_choice("REAPI_ROLE", ("all", "api"), default="all")
-PAGE_ONLY_APPS = (
-    "django.contrib.admin", "django.contrib.sessions", "django.contrib.messages",
-    "whitenoise.runserver_nostatic", "django.contrib.staticfiles", "django.contrib.humanize",
-    "allauth", "allauth.account", "rest_framework", "djstripe", "content",
-)  # fmt: skip
-if REAPI_ROLE == "api":
-    INSTALLED_APPS = [app for app in INSTALLED_APPS if app not in PAGE_ONLY_APPS]
-    MIDDLEWARE = [
-        "django.middleware.security.SecurityMiddleware",
-        "django.middleware.csrf.CsrfViewMiddleware",  # nothing here takes a form; kept anyway
-        "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    ]
-    ROOT_URLCONF = "reapi.urls_api"
 WSGI_APPLICATION = "reapi.wsgi.application"
 ASGI_APPLICATION = "reapi.asgi.application"
 

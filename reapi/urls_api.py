@@ -1,4 +1,4 @@
-"""URLs of an API-only process (REAPI_ROLE=api): /v1 itself is the gateway's ASGI app
+"""URLs of an API-only process (reapi/settings_api.py): /v1 itself is the gateway's ASGI app
 (reapi/asgi.py); Django serves only what a load balancer, Prometheus and an asset link need.
 Anything else is a page, served by the `all` processes: here it is a 404 in the API's shape."""
 

@@ -1,4 +1,4 @@
-"""An API-only server (`python -m reapi.serve --role api`, REAPI_ROLE=api) as its own process:
+"""An API-only server (`python -m reapi.serve --role api`, reapi/settings_api.py) as a process:
 every protocol answers and charges exactly as on a full server, its files are served by it,
 and anything that is a page gets a 404 in the API's shape instead of a half-loaded site.
 

@@ -1,5 +1,5 @@
 """Two web servers of two worker processes each, sharing Redis (and the test database), as on
-two machines, the second an API-only server (REAPI_ROLE=api): a route's breaker opened by one
+two machines, the second an API-only server (`--role api`): a route's breaker opened by one
 server's requests is skipped by the other within a second, a rate limit counts both servers'
 requests together, and each server's /metrics sums its own workers.
 
@@ -29,7 +29,7 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture
 def two_servers(gateway, tmp_path) -> Iterator[list[str]]:
-    # The second is an API-only server (REAPI_ROLE=api): shared state is the same for it.
+    # The second is an API-only server (`--role api`): shared state is the same for it.
     with web_servers("all", "api", workers=2, tmp_path=tmp_path) as urls:
         yield urls
 
