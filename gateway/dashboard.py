@@ -5,13 +5,19 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Case, Count, F, Q, Sum, When
 from django.utils import timezone
 
 from gateway import health
 from gateway.models import UpstreamFailure, UsageRecord
 
 WINDOW = timedelta(hours=24)
+
+# What a request earned the operator: its own customer's charge; for a white-label brand's
+# customer, what the reseller paid (the wholesale price), not the brand's own retail price.
+EARNED = Case(
+    When(user__brand__isnull=True, then=F("charged_micros")), default=F("wholesale_micros")
+)
 
 
 def last_day() -> dict:
@@ -20,12 +26,13 @@ def last_day() -> dict:
     totals = rows.aggregate(
         requests=Count("id"),
         errors=Count("id", filter=~Q(status=UsageRecord.Status.OK)),
-        charged=Sum("charged_micros"),
+        charged=Sum(EARNED),
+        brand_retail=Sum("charged_micros", filter=Q(user__brand__isnull=False)),
         failovers=Sum("failovers"),
     )
     top_models = list(
         rows.values("model_slug")
-        .annotate(requests=Count("id"), charged=Sum("charged_micros"),
+        .annotate(requests=Count("id"), charged=Sum(EARNED),
                   errors=Count("id", filter=~Q(status=UsageRecord.Status.OK)))
         .order_by("-requests")[:10]
     )  # fmt: skip
@@ -47,6 +54,7 @@ def last_day() -> dict:
         "requests": totals["requests"] or 0,
         "errors": totals["errors"] or 0,
         "charged": totals["charged"] or 0,
+        "brand_retail": totals["brand_retail"] or 0,
         "failovers": totals["failovers"] or 0,
         "top_models": top_models,
         "providers_in_trouble": failures,

@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts import keys
+from accounts.models import User
 from accounts.staff_groups import CATALOG_EDITORS, FINANCE, ensure_groups
 from catalog.models import Model, Provider, Route
 from gateway import health
@@ -51,11 +52,31 @@ def test_the_dashboard_sums_the_last_day(alice, staff):
     health.set_state(route.id, open_for_s=None)
 
 
+def test_a_brands_customers_count_at_what_the_reseller_pays_us(alice, staff):
+    """A white-label customer pays the brand's price to the brand; the operator earns the
+    wholesale price from the reseller. The dashboard's credits are the operator's."""
+    from tests.brands.conftest import make_brand
+
+    rita = User.objects.create_user("rita@example.com", "rita-password-1")
+    carol = User.objects.create_user("carol@example.com", "carol-password-1",
+                                     brand=make_brand(rita))  # fmt: skip
+    row(alice, None, 1, charged=3 * CREDIT)  # our own customer: 3 credits
+    UsageRecord.objects.create(
+        request_id="req_brand", user=carol, endpoint="chat.completions", model_slug="m-chat",
+        provider_slug="sim-a", status="ok", http_status=200, charged_micros=5 * CREDIT,
+        wholesale_micros=4 * CREDIT,
+    )  # fmt: skip
+    admin = Client()
+    admin.force_login(staff)
+    page = admin.get(reverse("staff-dashboard")).content.decode()
+    assert '<td id="charged">7</td>' in page  # 3 + 4, not 3 + 5
+    assert '<td id="brand-retail">5</td>' in page
+    assert "<td>m-chat</td><td>2</td><td>0</td><td>7</td>" in page
+
+
 def test_only_staff_who_may_read_usage_see_it(db):
     ensure_groups()
     from django.contrib.auth.models import Group
-
-    from accounts.models import User
 
     editor = User.objects.create_user("ed@example.com", "pw-123456789", is_staff=True)
     editor.groups.add(Group.objects.get(name=CATALOG_EDITORS))
