@@ -151,6 +151,9 @@ PRICE_NOTICE_DAYS = env_int("PRICE_NOTICE_DAYS", default=14)
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Workers log through LOGGING below (one JSON object per line, like the web processes),
+# not Celery's own format.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_DEFAULT_QUEUE = "reapi"
 
@@ -351,5 +354,13 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django": {"level": LOG_LEVEL, "propagate": True}},
+    "loggers": {
+        "django": {"level": LOG_LEVEL, "propagate": True},
+        # A line per task sent, received and finished: beat sweeps video jobs every 2 s,
+        # which alone made three lines every 2 s. Failures are still logged (ERROR).
+        **{
+            name: {"level": env_str("CELERY_TASK_LOG_LEVEL", "WARNING")}
+            for name in ("celery.beat", "celery.worker.strategy", "celery.app.trace")
+        },
+    },
 }

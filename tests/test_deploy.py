@@ -4,6 +4,7 @@ probes are not redirected to HTTPS while everything else is."""
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -59,3 +60,12 @@ def test_probes_stay_on_http_while_pages_redirect(db, settings):
     assert Client().get("/healthz").status_code == 200
     answer = Client().get("/models/")
     assert answer.status_code == 301 and answer["Location"].startswith("https://")
+
+
+def test_env_example_lists_every_variable_the_settings_read():
+    """`.env.example` says it lists every variable reAPI reads, with its default."""
+    read = set(re.findall(r'env_(?:str|int|bool|list)\(\s*"([A-Z0-9_]+)"',
+                          (ROOT / "reapi" / "settings.py").read_text()))  # fmt: skip
+    listed = set(re.findall(r"^([A-Z0-9_]+)=", (ROOT / ".env.example").read_text(), re.M))
+    assert len(read) > 40
+    assert read - listed == set()

@@ -5,6 +5,7 @@ nothing stuck: the next worker finishes the job, charged once."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -29,12 +30,17 @@ class Workers:
         self.env = env
         self.processes: list[subprocess.Popen[bytes]] = []
 
-    def start(self) -> subprocess.Popen[bytes]:
+    def start(self, *, loglevel: str = "WARNING", output: Path | None = None):
+        """A worker with its beat; its stdout and stderr go to `output` when given."""
+        sink = output.open("wb") if output else None
         process = subprocess.Popen(  # noqa: S603 (our own worker)
             [sys.executable, "-m", "celery", "-A", "reapi", "worker", "--beat", "--pool",
-             "solo", "--loglevel", "WARNING", "--queues", "reapi"],
-            cwd=ROOT, env=self.env, start_new_session=True,
+             "solo", "--loglevel", loglevel, "--queues", "reapi"],
+            cwd=ROOT, env=self.env, start_new_session=True, stdout=sink,
+            stderr=subprocess.STDOUT if sink else None,
         )  # fmt: skip
+        if sink:
+            sink.close()  # the child has its own copy
         self.processes.append(process)
         return process
 
@@ -130,3 +136,27 @@ def test_a_worker_killed_mid_job_leaves_nothing_stuck_and_charges_once(
     assert gateway.balance() == before - 4 * PER_SECOND_720P
     assert Asset.objects.count() == 1
     gateway.assert_books_closed()
+
+
+def test_the_worker_logs_json_lines_and_not_a_line_per_sweep(
+    gateway, video_model, workers, tmp_path
+):
+    """Like the web processes (LOG_FORMAT=json), one JSON object per line; beat's sweep of
+    video jobs every 2 s used to add three lines each time (sent, received, succeeded)."""
+    output = tmp_path / "worker.log"
+    worker = workers.start(loglevel="INFO", output=output)
+    created = gateway.client().videos.create(
+        model="sim-video", prompt="[sim job_ms=1500] Fields", seconds="4", size="1280x720"
+    )
+    wait_for(lambda: VideoJob.objects.filter(pk=created.id, status="completed").exists())
+    time.sleep(2.5)  # at least one more sweep with nothing due
+    workers.stop_all()
+    assert worker.returncode is not None
+    records = [
+        json.loads(line) for line in output.read_text().splitlines() if line.startswith("{")
+    ]  # fmt: skip (the rest: Celery's start-up banner)
+    messages = [r["message"] for r in records]
+    assert "video job completed" in messages
+    assert not [m for m in messages if "advance_video_jobs" in m or "advance-video-jobs" in m]
+    assert not [line for line in output.read_text().splitlines()
+                if line.startswith("[") and ": INFO/" in line]  # fmt: skip
