@@ -228,19 +228,26 @@ def note_payment_failed(invoice: dict[str, Any]) -> PaymentIssue | None:
     return issue
 
 
-def _purchase(payment_intent: Any, invoice: Any) -> LedgerEntry | None:
+def _purchase(payment_intent: Any, invoice: Any, *, brand: Any = None) -> LedgerEntry | None:
     """The grant a payment bought: a pack (its entry's reference is the payment intent) or a
-    subscription period (keyed by its invoice)."""
+    subscription period (keyed by its invoice). Only a purchase of this Stripe account's own
+    customers: ours, or `brand`'s (whose webhooks can name any id they like)."""
     payment_intent, invoice = stripe_id(payment_intent), stripe_id(invoice)
+    purchases = LedgerEntry.objects.filter(
+        kind=LedgerEntry.Kind.PURCHASE, account__user__brand=brand.id if brand else None
+    )
     if payment_intent:
-        entry = LedgerEntry.objects.filter(
-            kind=LedgerEntry.Kind.PURCHASE, reference=payment_intent
-        ).first()
+        entry = purchases.filter(reference=payment_intent).first()
         if entry is not None:
             return entry
-    if invoice:
-        return LedgerEntry.objects.filter(idempotency_key=f"stripe:invoice:{invoice}").first()
+    if invoice and brand is None:  # brands sell packs only
+        return purchases.filter(idempotency_key=f"stripe:invoice:{invoice}").first()
     return None
+
+
+def _prefix(brand: Any) -> str:
+    """Another Stripe account's ids are its own: keys and issues from a brand's name it."""
+    return f"{brand.slug}:" if brand else ""
 
 
 def _take_back(granted: LedgerEntry, *, key: str, wanted: int) -> int:
@@ -259,24 +266,25 @@ def _take_back(granted: LedgerEntry, *, key: str, wanted: int) -> int:
     return -entry.amount_micros
 
 
-def note_refund(charge: dict[str, Any]) -> PaymentIssue | None:
+def note_refund(charge: dict[str, Any], *, brand: Any = None) -> PaymentIssue | None:
     """`charge.refunded`: the purchase's credits go back in proportion to the amount
     refunded so far (as far as the balance allows); a second, larger refund of the same
-    charge takes back the difference."""
-    granted = _purchase(charge.get("payment_intent"), charge.get("invoice"))
+    charge takes back the difference. `brand`: from that brand's own Stripe account."""
+    granted = _purchase(charge.get("payment_intent"), charge.get("invoice"), brand=brand)
     if granted is None:
         return None  # not a payment we granted credits for
     refunded, total = charge.get("amount_refunded") or 0, charge.get("amount") or 0
+    prefix = _prefix(brand)
     with transaction.atomic():
         issue, _ = PaymentIssue.objects.select_for_update().get_or_create(
-            stripe_id=f"refund:{charge['id']}",
+            stripe_id=f"{prefix}refund:{charge['id']}",
             defaults={"user_id": granted.account.user_id, "kind": PaymentIssue.Kind.REFUND,
                       "currency": charge.get("currency") or "usd"},
         )  # fmt: skip
         if issue.amount_cents >= refunded or not total:
             return issue  # this refund (or a larger one) is already accounted for
         wanted = granted.amount_micros * refunded // total - issue.credits_removed_micros
-        removed = _take_back(granted, key=f"stripe:refund:{charge['id']}:{refunded}",
+        removed = _take_back(granted, key=f"stripe:{prefix}refund:{charge['id']}:{refunded}",
                              wanted=wanted)  # fmt: skip
         issue.amount_cents = refunded
         issue.credits_removed_micros += removed
@@ -284,15 +292,19 @@ def note_refund(charge: dict[str, Any]) -> PaymentIssue | None:
     return issue
 
 
-def note_dispute(dispute: dict[str, Any], *, closed: bool = False) -> PaymentIssue | None:
+def note_dispute(
+    dispute: dict[str, Any], *, closed: bool = False, brand: Any = None
+) -> PaymentIssue | None:
     """`charge.dispute.created`: flag the account. `charge.dispute.closed`: lost, the
-    purchase's credits go back as for a full refund; won, the flag is lifted."""
-    granted = _purchase(dispute.get("payment_intent"), None)
+    purchase's credits go back as for a full refund; won, the flag is lifted. `brand`: from
+    that brand's own Stripe account."""
+    granted = _purchase(dispute.get("payment_intent"), None, brand=brand)
     if granted is None:
         return None
+    prefix = _prefix(brand)
     with transaction.atomic():
         issue, _ = PaymentIssue.objects.select_for_update().get_or_create(
-            stripe_id=dispute["id"],
+            stripe_id=f"{prefix}{dispute['id']}",
             defaults={"user_id": granted.account.user_id, "kind": PaymentIssue.Kind.DISPUTE,
                       "amount_cents": dispute.get("amount") or 0,
                       "currency": dispute.get("currency") or "usd"},
@@ -300,7 +312,9 @@ def note_dispute(dispute: dict[str, Any], *, closed: bool = False) -> PaymentIss
         if closed and issue.resolved_at is None:
             if dispute.get("status") == "lost":
                 issue.credits_removed_micros = _take_back(
-                    granted, key=f"stripe:dispute:{dispute['id']}", wanted=granted.amount_micros
+                    granted,
+                    key=f"stripe:{prefix}dispute:{dispute['id']}",
+                    wanted=granted.amount_micros,
                 )
             issue.resolved_at = timezone.now()
             issue.save(update_fields=["credits_removed_micros", "resolved_at"])

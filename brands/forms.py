@@ -18,7 +18,9 @@ class BrandForm(forms.ModelForm):
     stripe_webhook_secret = forms.CharField(
         required=False, widget=forms.PasswordInput(render_value=False),
         help_text="The signing secret (whsec_…) of the webhook endpoint in the brand's Stripe "
-        "account that points at /stripe/brand/<slug>/webhook/. Empty: keep the current one.",
+        "account that points at /stripe/brand/<slug>/webhook/ (events: checkout.session."
+        "completed, checkout.session.async_payment_succeeded, charge.refunded, charge.dispute."
+        "created, charge.dispute.closed). Empty: keep the current one.",
     )  # fmt: skip
     clear_stripe = forms.BooleanField(required=False, label="Clear both Stripe secrets")
 

@@ -5,8 +5,9 @@ The same rules as ours (billing/payments.py): credits from a signed webhook only
 paid Checkout Session, the amount fixed in the session's metadata when we made it. The
 session is made with the brand's secret key and an inline price (nothing to sync), and its
 webhook is checked with the brand's own signing secret at /stripe/brand/<slug>/webhook/.
-Refunds and disputes in a brand's account are the brand's to settle with its customer; they
-do not reach us (the reseller can take credits back in its console)."""
+A refund or a lost dispute in the brand's account takes the purchase's credits back, as ours
+do (billing/payments.py), and only from that brand's customers: a reseller holds its own
+signing secret, so what its webhook names is trusted for its own customers and no one else."""
 
 from __future__ import annotations
 
@@ -21,7 +22,17 @@ from brands.models import Brand, BrandPack
 
 logger = logging.getLogger(__name__)
 
-PAID_EVENTS = ("checkout.session.completed", "checkout.session.async_payment_succeeded")
+HANDLERS: dict[str, Any] = {
+    "checkout.session.completed": lambda obj, brand: payments.grant_for_checkout(obj, brand=brand),
+    "checkout.session.async_payment_succeeded": lambda obj, brand: payments.grant_for_checkout(
+        obj, brand=brand
+    ),
+    "charge.refunded": lambda obj, brand: payments.note_refund(obj, brand=brand),
+    "charge.dispute.created": lambda obj, brand: payments.note_dispute(obj, brand=brand),
+    "charge.dispute.closed": lambda obj, brand: payments.note_dispute(
+        obj, closed=True, brand=brand
+    ),
+}
 
 
 def checkout_url(brand: Brand, user: Any, pack: BrandPack, *, success_url: str,
@@ -72,7 +83,8 @@ def receive(brand: Brand, payload: bytes, signature: str) -> None:
         event = stripe.Webhook.construct_event(payload, signature, brand.stripe_webhook_secret)
     except (ValueError, stripe.SignatureVerificationError) as error:
         raise BadWebhook(type(error).__name__) from None
-    if event["type"] in PAID_EVENTS:
-        payments.grant_for_checkout(event["data"]["object"].to_dict(), brand=brand)
+    handler = HANDLERS.get(event["type"])
+    if handler is not None:
+        handler(event["data"]["object"].to_dict(), brand)
     else:
         logger.info("brand webhook ignored", extra={"brand": brand.slug, "type": event["type"]})

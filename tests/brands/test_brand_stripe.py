@@ -1,6 +1,7 @@
 """A brand's own Stripe account: Carol buys Acme's pack on Acme's site; Stripe (the stand-in,
 tests/stripe_standin.py) reports it paid to Acme's webhook endpoint, signed with Acme's
-secret; the credits arrive once, and only for Acme's own customers."""
+secret; the credits arrive once, and only for Acme's own customers. A refund or a lost
+dispute there takes them back, again only from Acme's customers."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from django.test import Client
 from django.urls import reverse
 
 from billing import ledger
-from billing.models import CreditPack, LedgerEntry
+from billing.models import CreditPack, LedgerEntry, PaymentIssue
 from brands.models import BrandPack
 from tests.brands.conftest import ACME_HOST
 from tests.conftest import CREDIT
@@ -106,3 +107,60 @@ def test_a_customer_buys_only_its_own_brands_packs(standin, shop, other_brand, f
     page = browser.get(reverse("billing:page")).content.decode()
     assert "5 dollars" not in page
     assert "Acme 8k" not in ours.get(reverse("billing:page")).content.decode()
+
+
+def test_a_refund_in_the_brands_account_takes_the_credits_back_once(standin, shop, carol):
+    pack, browser = shop
+    paid = pay(standin, browser, pack)
+    assert deliver(paid, ACME_SECRET) == 200
+    granted = ledger.account_for(carol).balance_micros
+    refund = standin.refund(paid["data"]["object"]["payment_intent"], amount=250)  # a quarter
+    charge = standin.event("charge.refunded", standin.get(refund["charge"]))
+    assert deliver(charge, ACME_SECRET) == 200
+    assert deliver(charge, ACME_SECRET) == 200  # Stripe retries: taken once
+    assert ledger.account_for(carol).balance_micros == granted - 2_000 * CREDIT
+    issue = PaymentIssue.objects.get(kind="refund")
+    assert (issue.user, issue.amount_cents, issue.credits_removed_micros) == (
+        carol,
+        250,
+        2_000 * CREDIT,
+    )
+    assert issue.stripe_id == f"acme:refund:{charge['data']['object']['id']}"
+    assert "refunded" in browser.get(reverse("billing:page")).content.decode()
+    account = ledger.account_for(carol)
+    assert ledger.entries_total(account) == account.balance_micros
+
+
+def test_a_lost_dispute_in_the_brands_account_takes_the_credits_back(standin, shop, carol):
+    pack, browser = shop
+    paid = pay(standin, browser, pack)
+    assert deliver(paid, ACME_SECRET) == 200
+    before = ledger.account_for(carol).balance_micros
+    intent = paid["data"]["object"]["payment_intent"]
+    assert deliver(standin.event("charge.dispute.created", standin.dispute(intent)),
+                   ACME_SECRET) == 200  # fmt: skip
+    assert "disputed" in browser.get(reverse("billing:page")).content.decode()
+    lost = standin.event("charge.dispute.closed", standin.dispute(intent, status="lost"))
+    assert deliver(lost, ACME_SECRET) == 200
+    assert deliver(lost, ACME_SECRET) == 200
+    assert ledger.account_for(carol).balance_micros == before - 8_000 * CREDIT
+    assert PaymentIssue.objects.get(kind="dispute").resolved_at is not None
+
+
+def test_a_brands_refund_cannot_reach_another_sites_purchase(standin, shop, carol, alice):
+    """A reseller signs its own webhooks, so it could name any payment: only its own
+    customers' purchases are found. Our customer Alice's pack, bought on our Stripe with the
+    same payment intent id, stays hers."""
+    pack, browser = shop
+    paid = pay(standin, browser, pack)
+    intent = paid["data"]["object"]["payment_intent"]
+    ledger.grant(ledger.account_for(alice), amount_micros=5_000 * CREDIT,
+                 idempotency_key="stripe:checkout:cs_ours", kind=LedgerEntry.Kind.PURCHASE,
+                 reference=intent)  # fmt: skip
+    refund = standin.refund(intent)
+    assert deliver(standin.event("charge.refunded", standin.get(refund["charge"])),
+                   ACME_SECRET) == 200  # fmt: skip
+    assert deliver(standin.event("charge.dispute.closed", standin.dispute(intent, status="lost")),
+                   ACME_SECRET) == 200  # fmt: skip
+    assert ledger.account_for(alice).balance_micros == 5_000 * CREDIT
+    assert not PaymentIssue.objects.exists()  # Carol's purchase was never granted here
