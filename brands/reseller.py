@@ -24,7 +24,7 @@ from accounts import services
 from accounts.models import User
 from billing import ledger
 from billing.admin import adjustment_page
-from billing.models import CreditAccount
+from billing.models import CreditAccount, PaymentIssue
 from brands.forms import BrandForm
 from brands.models import Brand, BrandModel, BrandPack, Customer
 from content.models import Page
@@ -198,11 +198,12 @@ class BrandSettings(_Own, admin.ModelAdmin):
 
 @admin.register(Customer, site=site)
 class Customers(_Own, admin.ModelAdmin):
-    list_display = ["email", "date_joined", "balance", "suspended_at", "closed_at"]
+    list_display = ["email", "date_joined", "balance", "open_issues", "suspended_at",
+                    "closed_at"]  # fmt: skip
     list_filter = ["suspended_at"]
     search_fields = ["email"]
-    fields = ["email", "date_joined", "balance", "adjust_link", "suspended_at",
-              "suspension_reason", "closed_at"]  # fmt: skip
+    fields = ["email", "date_joined", "balance", "adjust_link", "payment_issues",
+              "suspended_at", "suspension_reason", "closed_at"]  # fmt: skip
     readonly_fields = fields
     actions = ["suspend", "lift_suspension"]
 
@@ -220,6 +221,28 @@ class Customers(_Own, admin.ModelAdmin):
     def balance(self, obj: User) -> str:
         account = getattr(obj, "credit_account", None)
         return credits_text(account.balance_micros if account else 0, grouping=True)
+
+    @admin.display(description="Open payment issues")
+    def open_issues(self, obj: User) -> int:
+        return PaymentIssue.objects.filter(user=obj, resolved_at__isnull=True).count()
+
+    @admin.display(description="Payment issues")
+    def payment_issues(self, obj: User) -> str:
+        """Refunds, disputes and failed payments in the brand's Stripe account, with the
+        credits each took back (billing/payments.py)."""
+        from django.utils.html import format_html_join
+
+        from billing.templatetags.credits import money
+
+        issues = PaymentIssue.objects.filter(user=obj)[:20]
+        if not issues:
+            return "None"
+        return format_html_join(
+            "", "<div>{} · {} of {} · {} credits taken back · {}</div>",
+            ((i.created_at.date(), i.get_kind_display(), money(i.amount_cents, i.currency),
+              credits_text(i.credits_removed_micros, grouping=True),
+              "resolved" if i.resolved_at else "open") for i in issues),
+        )  # fmt: skip
 
     @admin.display(description="Credits")
     def adjust_link(self, obj: User) -> str:

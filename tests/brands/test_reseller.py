@@ -161,3 +161,24 @@ def test_a_reseller_sets_its_stripe_secrets_which_are_never_shown_again(acme, ri
     client.post(url, form)  # left empty: kept
     acme.refresh_from_db()
     assert acme.stripe_secret_key == "sk_test_acme_secret"
+
+
+@pytest.mark.django_db
+def test_a_reseller_sees_its_customers_payment_issues_and_no_one_elses(acme, rita, carol, frank):
+    from billing.models import PaymentIssue
+
+    PaymentIssue.objects.create(
+        user=carol,
+        kind="refund",
+        stripe_id="acme:refund:ch_1",
+        amount_cents=250,
+        credits_removed_micros=2_000 * CREDIT,
+    )
+    PaymentIssue.objects.create(user=frank, kind="dispute", stripe_id="globex:du_1",
+                                amount_cents=500)  # fmt: skip
+    client = console(rita)
+    listing = client.get("/reseller/brands/customer/").content.decode()
+    assert '<td class="field-open_issues">1</td>' in listing
+    page = client.get(f"/reseller/brands/customer/{carol.pk}/change/").content.decode()
+    assert "Refund of $2.50 USD · 2,000 credits taken back · open" in page
+    assert "Dispute" not in page
