@@ -246,8 +246,10 @@ def _purchase(payment_intent: Any, invoice: Any, *, brand: Any = None) -> Ledger
 
 
 def _prefix(brand: Any) -> str:
-    """Another Stripe account's ids are its own: keys and issues from a brand's name it."""
-    return f"{brand.slug}:" if brand else ""
+    """Another Stripe account's ids are its own, and a reseller signs its own events (it can
+    make up any id): keys and issues from a brand's start with `brand:<slug>:`, which none of
+    ours does, so no id it makes up can name one of ours."""
+    return f"brand:{brand.slug}:" if brand else ""
 
 
 def _take_back(granted: LedgerEntry, *, key: str, wanted: int) -> int:

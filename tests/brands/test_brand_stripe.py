@@ -125,7 +125,7 @@ def test_a_refund_in_the_brands_account_takes_the_credits_back_once(standin, sho
         250,
         2_000 * CREDIT,
     )
-    assert issue.stripe_id == f"acme:refund:{charge['data']['object']['id']}"
+    assert issue.stripe_id == f"brand:acme:refund:{charge['data']['object']['id']}"
     assert "refunded" in browser.get(reverse("billing:page")).content.decode()
     account = ledger.account_for(carol)
     assert ledger.entries_total(account) == account.balance_micros
@@ -164,3 +164,23 @@ def test_a_brands_refund_cannot_reach_another_sites_purchase(standin, shop, caro
                    ACME_SECRET) == 200  # fmt: skip
     assert ledger.account_for(alice).balance_micros == 5_000 * CREDIT
     assert not PaymentIssue.objects.exists()  # Carol's purchase was never granted here
+
+
+def test_ids_a_reseller_makes_up_cannot_name_our_own_payment_issues(standin, shop, carol, alice):
+    """A brand named "refund" disputing a charge it calls "ch_1" must not land on our own
+    refund issue "refund:ch_1"."""
+    pack, browser = shop
+    paid = pay(standin, browser, pack)
+    assert deliver(paid, ACME_SECRET) == 200
+    ours = PaymentIssue.objects.create(user=alice, kind="refund", stripe_id="refund:ch_1",
+                                       amount_cents=100)  # fmt: skip
+    acme = carol.brand
+    acme.slug = "refund"
+    acme.save()
+    dispute = standin.dispute(paid["data"]["object"]["payment_intent"], status="lost")
+    dispute["id"] = "ch_1"
+    closed = standin.event("charge.dispute.closed", dispute)
+    assert deliver(closed, ACME_SECRET, slug="refund") == 200
+    ours.refresh_from_db()
+    assert ours.user == alice and ours.resolved_at is None and ours.credits_removed_micros == 0
+    assert PaymentIssue.objects.get(user=carol).stripe_id == "brand:refund:ch_1"

@@ -170,11 +170,11 @@ def test_a_reseller_sees_its_customers_payment_issues_and_no_one_elses(acme, rit
     PaymentIssue.objects.create(
         user=carol,
         kind="refund",
-        stripe_id="acme:refund:ch_1",
+        stripe_id="brand:acme:refund:ch_1",
         amount_cents=250,
         credits_removed_micros=2_000 * CREDIT,
     )
-    PaymentIssue.objects.create(user=frank, kind="dispute", stripe_id="globex:du_1",
+    PaymentIssue.objects.create(user=frank, kind="dispute", stripe_id="brand:globex:du_1",
                                 amount_cents=500)  # fmt: skip
     client = console(rita)
     listing = client.get("/reseller/brands/customer/").content.decode()
