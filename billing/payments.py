@@ -233,15 +233,13 @@ def _purchase(payment_intent: Any, invoice: Any, *, brand: Any = None) -> Ledger
     subscription period (keyed by its invoice). Only a purchase of this Stripe account's own
     customers: ours, or `brand`'s (whose webhooks can name any id they like)."""
     payment_intent, invoice = stripe_id(payment_intent), stripe_id(invoice)
-    purchases = LedgerEntry.objects.filter(
-        kind=LedgerEntry.Kind.PURCHASE, account__user__brand=brand.id if brand else None
-    )
+    owned = LedgerEntry.objects.filter(account__user__brand=brand.id if brand else None)
     if payment_intent:
-        entry = purchases.filter(reference=payment_intent).first()
+        entry = owned.filter(kind=LedgerEntry.Kind.PURCHASE, reference=payment_intent).first()
         if entry is not None:
             return entry
-    if invoice and brand is None:  # brands sell packs only
-        return purchases.filter(idempotency_key=f"stripe:invoice:{invoice}").first()
+    if invoice and brand is None:  # a subscription period's grant; brands sell packs only
+        return owned.filter(idempotency_key=f"stripe:invoice:{invoice}").first()
     return None
 
 

@@ -132,6 +132,19 @@ def test_a_refunded_pack_takes_its_credits_back_as_far_as_the_balance_allows(wor
     world.assert_books_closed()
 
 
+def test_a_refunded_subscription_period_takes_its_credits_back(world):
+    started = world.subscribe()
+    before = world.balance()
+    invoice = world.standin.get(started["invoice"])
+    refund = world.standin.refund(invoice["payment_intent"] or started["payment_intent"])
+    charge = world.standin.get(refund["charge"])
+    world.send("charge.refunded", charge)
+    assert world.balance() == before - 10_000 * CREDIT
+    issue = PaymentIssue.objects.get(kind="refund")
+    assert issue.credits_removed_micros == 10_000 * CREDIT
+    world.assert_books_closed()
+
+
 def test_without_stripe_the_page_works_and_says_payments_are_off(alice, settings):
     settings.STRIPE_TEST_SECRET_KEY = ""
     CreditPack.objects.create(slug="pack-5", name="5 dollars", price_cents=500,
