@@ -32,7 +32,10 @@ pytestmark = pytest.mark.skipif(
 @pytest.fixture
 def api_url(gateway, tmp_path) -> Iterator[str]:
     # Its own broker folder: the video it queues stays out of other tests' workers.
-    broker = {"CELERY_BROKER_URL": "filesystem://", "REAPI_VAR_DIR": str(tmp_path / "var")}
+    broker = {
+        "CELERY_BROKER_URL": "filesystem://localhost//",
+        "REAPI_VAR_DIR": str(tmp_path / "var"),
+    }
     with web_servers("api", workers=1, tmp_path=tmp_path, env=broker) as (url,):
         yield url
 

@@ -80,7 +80,7 @@ def workers(gateway, tmp_path) -> Iterator[Workers]:
         broker = tmp_path / "var" / "broker"
         for folder in ("queue", "processed", "control"):
             (broker / folder).mkdir(parents=True, exist_ok=True)
-        celery_app.conf.broker_url = "filesystem://"
+        celery_app.conf.broker_url = "filesystem://localhost//"
         celery_app.conf.broker_transport_options = {
             "data_folder_in": str(broker / "queue"), "data_folder_out": str(broker / "queue"),
             "processed_folder": str(broker / "processed"),
