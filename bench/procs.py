@@ -76,26 +76,25 @@ def cmdline(pid: int) -> str:
         return ""
 
 
-def rss_mb(pid: int) -> float:
+def _proc_mib(pid: int, file: str, label: str) -> float:
+    """A `label: <n> kB` line of /proc/<pid>/<file>, in MiB; NaN once the process is gone."""
     try:
-        for line in (PROC / str(pid) / "status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+        for line in (PROC / str(pid) / file).read_text().splitlines():
+            if line.startswith(label):
                 return int(line.split()[1]) / 1024
-    except (FileNotFoundError, ProcessLookupError):
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
         pass
     return float("nan")
+
+
+def rss_mb(pid: int) -> float:
+    return _proc_mib(pid, "status", "VmRSS:")
 
 
 def pss_mb(pid: int) -> float:
     """Proportional set size: each shared page (libraries, the page cache) split among the
     processes that map it. What a worker really costs when several run side by side."""
-    try:
-        for line in (PROC / str(pid) / "smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1]) / 1024
-    except (FileNotFoundError, ProcessLookupError, PermissionError):
-        pass
-    return float("nan")
+    return _proc_mib(pid, "smaps_rollup", "Pss:")
 
 
 def workers(root: int) -> list[int]:

@@ -124,26 +124,28 @@ class EncryptedCharField(models.CharField):
         return super().to_python(value)
 
 
-def encrypt_column(model: type[models.Model], field: str) -> int:
-    """Encrypt the plain values of `model.field` in place (a migration's step, on a column
-    still declared as plain text). Returns how many rows changed."""
+def _rewrite_column(model: type[models.Model], field: str, sealed: bool) -> int:
+    """Rewrite the stored values of `model.field` that are not yet in the wanted form (a
+    migration's step, on a column declared as plain text): sealed, or opened again. Returns
+    how many rows changed."""
+    where = f"{model._meta.label}.{field}"
     changed = 0
     for pk, value in model._default_manager.exclude(**{field: ""}).values_list("pk", field):
-        if value and not value.startswith(PREFIX):
-            model._default_manager.filter(pk=pk).update(**{field: encrypt(value)})
+        if value and value.startswith(PREFIX) != sealed:
+            new = encrypt(value) if sealed else decrypt(value, where=where)
+            model._default_manager.filter(pk=pk).update(**{field: new})
             changed += 1
     return changed
+
+
+def encrypt_column(model: type[models.Model], field: str) -> int:
+    """Encrypt the plain values of `model.field` in place."""
+    return _rewrite_column(model, field, sealed=True)
 
 
 def decrypt_column(model: type[models.Model], field: str) -> int:
     """The reverse of encrypt_column, for migrating back."""
-    changed = 0
-    for pk, value in model._default_manager.exclude(**{field: ""}).values_list("pk", field):
-        if value and value.startswith(PREFIX):
-            where = f"{model._meta.label}.{field}"
-            model._default_manager.filter(pk=pk).update(**{field: decrypt(value, where=where)})
-            changed += 1
-    return changed
+    return _rewrite_column(model, field, sealed=False)
 
 
 def seal_in_place(app_label: str, model_name: str, *fields: str) -> Any:

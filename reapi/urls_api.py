@@ -6,6 +6,7 @@ from django.http import HttpRequest, JsonResponse
 from django.urls import path
 
 from gateway import web as gateway_web
+from gateway.errors import ApiError
 from reapi import ops
 
 urlpatterns = [
@@ -16,17 +17,18 @@ urlpatterns = [
 ]
 
 
+def _answer(error: ApiError) -> JsonResponse:
+    return JsonResponse(error.openai_body(), status=error.status)
+
+
 def not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
     message = f"Invalid URL ({request.method} {request.path}): this server only serves the API."
-    error = {"message": message, "type": "invalid_request_error", "param": None,
-             "code": "unknown_url"}  # fmt: skip
-    return JsonResponse({"error": error}, status=404)
+    return _answer(ApiError(404, message, code="unknown_url"))
 
 
 def server_error(request: HttpRequest) -> JsonResponse:
-    error = {"message": "The server had an error processing your request.",
-             "type": "server_error", "param": None, "code": "server_error"}  # fmt: skip
-    return JsonResponse({"error": error}, status=500)
+    message = "The server had an error processing your request."
+    return _answer(ApiError(500, message, type="server_error", code="server_error"))
 
 
 handler404 = not_found
